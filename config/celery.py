@@ -1,0 +1,11 @@
+"""The Celery application. Broker and queues come from settings (see ``config/settings.py``)."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+app = Celery("newretail")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()

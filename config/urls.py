@@ -1,0 +1,21 @@
+"""Root URLs: the merchant portal (``/m/<slug>/``), accounts, the partner API (``/api/v1/``), admin."""
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+admin.site.site_header = "NewRetail staff"
+admin.site.site_title = "NewRetail staff"
+admin.site.index_title = "Merchants, stores, jobs"
+
+urlpatterns = [
+    path("", include("merchants.urls")),
+    path("accounts/", include("accounts.urls")),
+    path("m/<slug:merchant_slug>/stores/", include("stores.urls")),
+    path("m/<slug:merchant_slug>/catalog/", include("catalog.urls")),
+    path("api/v1/", include("config.api_urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    path("admin/", admin.site.urls),
+]

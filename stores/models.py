@@ -1,0 +1,60 @@
+"""Physical stores of a merchant."""
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django_countries.fields import CountryField
+
+from merchants.models import TenantModel, validate_timezone
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class StoreStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    CLOSED = "closed", "Closed"
+
+
+class Store(TenantModel):
+    # A store manager's reads are limited to their stores: the store itself is the restricted object.
+    tenant_store_field = "pk"
+
+    code = models.CharField(max_length=32, help_text="The merchant's own store code, unique per merchant.")
+    name = models.CharField(max_length=150)
+    address_line1 = models.CharField("address line 1", max_length=200, blank=True)
+    address_line2 = models.CharField("address line 2", max_length=200, blank=True)
+    city = models.CharField(max_length=100, blank=True)
+    region = models.CharField(max_length=100, blank=True)
+    postal_code = models.CharField(max_length=20, blank=True)
+    country = CountryField()
+    latitude = models.DecimalField(
+        max_digits=9,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(-90), MaxValueValidator(90)],
+    )
+    longitude = models.DecimalField(
+        max_digits=9,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(-180), MaxValueValidator(180)],
+    )
+    timezone = models.CharField(max_length=64, validators=[validate_timezone])
+    # {"mon": ["09:00-19:00"], "sun": []}: weekday -> list of "HH:MM-HH:MM" intervals; missing/empty = closed.
+    opening_hours = models.JSONField(default=dict, blank=True)
+    opened_on = models.DateField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=StoreStatus.choices, default=StoreStatus.ACTIVE)
+    closed_on = models.DateField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["merchant_id", "code"]
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "code"], name="store_unique_code_per_merchant"),
+        ]
+        indexes = [models.Index(fields=["merchant", "status"]), models.Index(fields=["merchant", "region"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.code})"
