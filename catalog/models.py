@@ -5,6 +5,8 @@ from django.db import models
 
 from merchants.models import TenantModel
 
+from .validation import validate_sku
+
 
 class Category(TenantModel):
     name = models.CharField(max_length=120)
@@ -20,7 +22,8 @@ class Category(TenantModel):
 
 
 class Product(TenantModel):
-    sku = models.CharField("SKU", max_length=64)
+    # Case-sensitive, kept as given (see catalog/validation.py).
+    sku = models.CharField("SKU", max_length=64, validators=[validate_sku])
     name = models.CharField(max_length=255)
     category = models.ForeignKey(Category, null=True, blank=True, on_delete=models.SET_NULL, related_name="products")
     brand = models.CharField(max_length=120, blank=True)

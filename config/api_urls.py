@@ -7,4 +7,5 @@ app_name = "api"
 urlpatterns = [
     path("", include("stores.api_urls")),
     path("", include("catalog.api_urls")),
+    path("", include("sales.api_urls")),
 ]

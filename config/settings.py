@@ -32,6 +32,12 @@ if not DEBUG and not ALLOWED_HOSTS:
     raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS must be set when DJANGO_DEBUG is false.")
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
+# Master key for hashing customer identifiers (e-mail, phone, loyalty number): each merchant's key is derived
+# from it. Changing it makes existing customers unrecognisable, so production sets it explicitly.
+IDENTITY_HASH_KEY = env.str("IDENTITY_HASH_KEY", default=f"identity:{SECRET_KEY}" if DEBUG else "")
+if not DEBUG and not IDENTITY_HASH_KEY:
+    raise ImproperlyConfigured("IDENTITY_HASH_KEY must be set when DJANGO_DEBUG is false.")
+
 # Public base URL used in e-mails (invitation and password links) sent outside a request.
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
@@ -55,10 +61,12 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "axes",
     # project
+    "core",
     "accounts",
     "merchants",
     "stores",
     "catalog",
+    "sales",
 ]
 
 MIDDLEWARE = [
@@ -165,6 +173,7 @@ AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=0.25)  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
+AXES_USERNAME_CALLABLE = "accounts.security.axes_username"  # one counter per address, whatever its case
 AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
 
 # --- E-mail ---------------------------------------------------------------------------------
@@ -217,7 +226,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "config.api.StandardPagination",
     "PAGE_SIZE": 100,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "drf_standardized_errors.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "config.api_schema.AutoSchema",
     "EXCEPTION_HANDLER": "drf_standardized_errors.handler.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
@@ -228,7 +237,11 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
-DRF_STANDARDIZED_ERRORS = {"ENABLE_IN_DEBUG_FOR_UNHANDLED_EXCEPTIONS": True}
+DRF_STANDARDIZED_ERRORS = {
+    "ENABLE_IN_DEBUG_FOR_UNHANDLED_EXCEPTIONS": True,
+    # Also turns a service's Django ValidationError into the same 400 body.
+    "EXCEPTION_HANDLER_CLASS": "config.api.ExceptionHandler",
+}
 SPECTACULAR_SETTINGS = {
     "TITLE": "NewRetail partner API",
     "DESCRIPTION": (
@@ -243,6 +256,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # No call to validator.swagger.io: the docs page talks to this server only.
+    "SWAGGER_UI_SETTINGS": {"validatorUrl": None, "persistAuthorization": True, "displayOperationId": True},
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
@@ -257,6 +272,8 @@ SPECTACULAR_SETTINGS = {
         "ErrorCode415Enum": "drf_standardized_errors.openapi_serializers.ErrorCode415Enum.choices",
         "ErrorCode429Enum": "drf_standardized_errors.openapi_serializers.ErrorCode429Enum.choices",
         "ErrorCode500Enum": "drf_standardized_errors.openapi_serializers.ErrorCode500Enum.choices",
+        "OrderStatusEnum": "sales.models.OrderStatus.choices",
+        "StoreStatusEnum": "stores.models.StoreStatus.choices",
     },
     "POSTPROCESSING_HOOKS": ["drf_standardized_errors.openapi_hooks.postprocess_schema_enums"],
 }
@@ -272,3 +289,4 @@ LOGGING = {
 }
 
 VAR_DIR.mkdir(exist_ok=True)
+Path(STATIC_ROOT).mkdir(parents=True, exist_ok=True)  # WhiteNoise warns when it is missing

@@ -178,6 +178,8 @@ class ApiScope(models.TextChoices):
     STORES_WRITE = "stores:write", "Create and change stores"
     CATALOG_READ = "catalog:read", "Read products and categories"
     CATALOG_WRITE = "catalog:write", "Create and change products"
+    SALES_READ = "sales:read", "Read orders and imports"
+    SALES_WRITE = "sales:write", "Send orders and import sales files"
 
 
 class ApiKey(TenantModel):

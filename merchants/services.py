@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
-from .api_auth import hash_api_key
+from .api_auth import ApiKeyPrincipal, hash_api_key
 from .models import (
     RESERVED_SLUGS,
     ApiKey,
@@ -57,6 +57,8 @@ def audit_record(
     request: HttpRequest | None = None,
     data: dict | None = None,
 ) -> AuditEvent:
+    if api_key is None and isinstance(actor, ApiKeyPrincipal):
+        api_key = actor.api_key  # a write made by a partner through the API: the key is the actor
     if actor is not None and not getattr(actor, "pk", None):
         actor = None  # anonymous user or an API-key principal
     return AuditEvent.objects.create(
@@ -181,6 +183,9 @@ def invitation_create(
 ) -> tuple[Invitation, str]:
     """Invite an e-mail address; returns the invitation and the raw token (only ever in the e-mail)."""
     email = User.objects.normalize_email(email).lower()
+    if role == Role.OWNER and not _actor_may_manage_owners(merchant.pk, actor):
+        raise ValidationError({"role": "Only an owner can invite another owner."})
+    stores = _merchant_stores(merchant.pk, stores) if role == Role.STORE_MANAGER else []
     if Membership.objects.for_merchant(merchant).filter(user__email__iexact=email).exists():
         raise ValidationError({"email": f"{email} is already a member of {merchant.name}."})
     # A new invitation replaces pending ones for the same address.
@@ -252,6 +257,18 @@ def invitation_accept(*, invitation: Invitation, user, request=None) -> Membersh
 
 
 @transaction.atomic
+def invitation_accept_new_user(*, invitation: Invitation, password: str, full_name: str = "", request=None):
+    """Create the invitee's account (e-mail from the invitation) and accept; returns (user, membership)."""
+    if User.objects.filter(email__iexact=invitation.email).exists():
+        raise ValidationError(f"An account for {invitation.email} already exists: log in to accept the invitation.")
+    user = User.objects.create_user(email=invitation.email, password=password, full_name=full_name.strip())
+    audit_record(
+        action=AuditAction.SIGNED_UP, merchant=invitation.merchant, actor=user, target=user.email, request=request
+    )
+    return user, invitation_accept(invitation=invitation, user=user, request=request)
+
+
+@transaction.atomic
 def invitation_revoke(*, invitation: Invitation, actor, request=None) -> None:
     if invitation.accepted_at or invitation.revoked_at:
         return
@@ -264,6 +281,28 @@ def invitation_revoke(*, invitation: Invitation, actor, request=None) -> None:
         target=invitation.email,
         request=request,
     )
+
+
+def _actor_may_manage_owners(merchant_id: int, actor) -> bool:
+    """Only owners create, change or remove owners. An actor without a membership here (a management
+    command, staff in the Django admin) is trusted: the portal only lets members reach these services."""
+    if actor is None or not getattr(actor, "pk", None):
+        return True
+    role = Membership.objects.filter(merchant_id=merchant_id, user=actor).values_list("role", flat=True).first()
+    return role is None or role == Role.OWNER
+
+
+def _lock_merchant(merchant_id: int) -> None:
+    # Serialise membership changes of one merchant, so two owners demoting each other at the same time
+    # cannot both succeed (and cannot deadlock on each other's rows).
+    Merchant.objects.select_for_update().filter(pk=merchant_id).values_list("pk", flat=True).first()
+
+
+def _merchant_stores(merchant_id: int, stores: Iterable) -> list:
+    stores = list(stores)
+    if any(store.merchant_id != merchant_id for store in stores):
+        raise ValidationError({"stores": "Choose stores of this merchant only."})
+    return stores
 
 
 def _ensure_owner_remains(membership: Membership) -> None:
@@ -281,13 +320,17 @@ def _ensure_owner_remains(membership: Membership) -> None:
 def membership_change_role(
     *, membership: Membership, role: str, actor, stores: Iterable = (), request=None
 ) -> Membership:
-    membership = Membership.objects.select_for_update().get(pk=membership.pk)
+    _lock_merchant(membership.merchant_id)
+    membership = Membership.objects.select_for_update().select_related("user", "merchant").get(pk=membership.pk)
+    if Role.OWNER in (membership.role, role) and not _actor_may_manage_owners(membership.merchant_id, actor):
+        raise ValidationError({"role": "Only an owner can make someone owner or change an owner's role."})
+    stores = _merchant_stores(membership.merchant_id, stores) if role == Role.STORE_MANAGER else []
     if membership.role == Role.OWNER and role != Role.OWNER:
         _ensure_owner_remains(membership)
     old_role = membership.role
     membership.role = role
     membership.save(update_fields=["role"])
-    membership.stores.set(stores if role == Role.STORE_MANAGER else [])
+    membership.stores.set(stores)
     audit_record(
         action=AuditAction.MEMBER_ROLE_CHANGED,
         merchant=membership.merchant,
@@ -301,8 +344,11 @@ def membership_change_role(
 
 @transaction.atomic
 def membership_remove(*, membership: Membership, actor, request=None) -> None:
+    _lock_merchant(membership.merchant_id)
     membership = Membership.objects.select_for_update().select_related("user", "merchant").get(pk=membership.pk)
     if membership.role == Role.OWNER:
+        if not _actor_may_manage_owners(membership.merchant_id, actor):
+            raise ValidationError("Only an owner can remove an owner.")
         _ensure_owner_remains(membership)
     audit_record(
         action=AuditAction.MEMBER_REMOVED,
