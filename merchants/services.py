@@ -112,6 +112,14 @@ def merchant_create(
 
 @transaction.atomic
 def merchant_update(*, merchant: Merchant, actor, request: HttpRequest | None = None, **fields) -> Merchant:
+    if "currency" in fields and fields["currency"] != merchant.currency and _merchant_has_sales(merchant):
+        # One currency per merchant: amounts already stored would silently change meaning.
+        raise ValidationError(
+            {
+                "currency": f"{merchant.name} already has sales in {merchant.currency}; "
+                "the currency can no longer change."
+            }
+        )
     changed = {}
     for name, value in fields.items():
         if getattr(merchant, name) != value:
@@ -129,6 +137,12 @@ def merchant_update(*, merchant: Merchant, actor, request: HttpRequest | None = 
             data={"changed": changed},
         )
     return merchant
+
+
+def _merchant_has_sales(merchant: Merchant) -> bool:
+    from sales.models import Order  # sales depends on merchants, not the other way round at import time
+
+    return Order.objects.for_merchant(merchant).exists()
 
 
 def merchant_advance_onboarding(*, merchant: Merchant, step: str) -> None:
