@@ -45,6 +45,7 @@ test: install ## Run the whole test suite on PostgreSQL and Redis
 
 lint: install ## Ruff lint and format check, Django system checks, missing migrations
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python manage.py check
 	$(BIN)/python manage.py makemigrations --check --dry-run
 

@@ -30,6 +30,7 @@ from catalog.serializers import (
     ProductOutputSerializer,
 )
 from catalog.services import product_create, product_update, products_upsert
+from core.api import TenantWriteViewSetMixin
 from merchants.api_auth import TenantAPIMixin
 from merchants.models import ApiScope
 
@@ -135,6 +136,7 @@ class ProductFilter(django_filters.FilterSet):
 )
 class ProductViewSet(
     TenantAPIMixin,
+    TenantWriteViewSetMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     viewsets.GenericViewSet,
@@ -163,12 +165,6 @@ class ProductViewSet(
         # List filters don't apply to one product.
         return get_object_or_404(self.get_queryset(), sku=self.kwargs["sku"])
 
-    def get_serializer_context(self):
-        context = super().get_serializer_context()
-        if not getattr(self, "swagger_fake_view", False):
-            context["tenant"] = self.tenant
-        return context
-
     def create(self, request, *args, **kwargs):
         serializer = ProductInputSerializer(data=request.data, context=self.get_serializer_context())
         serializer.is_valid(raise_exception=True)
@@ -189,10 +185,6 @@ class ProductViewSet(
         serializer.is_valid(raise_exception=True)
         product = product_update(product=product, actor=request.user, request=request, **serializer.validated_data)
         return Response(ProductOutputSerializer(product).data)
-
-    def partial_update(self, request, *args, **kwargs):
-        kwargs["partial"] = True
-        return self.update(request, *args, **kwargs)
 
 
 @extend_validation_errors(["invalid_sku", "duplicate"], field_name="products.INDEX.sku", methods=["post"])

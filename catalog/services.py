@@ -17,7 +17,7 @@ from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
 from django.http import HttpRequest
 
-from core.audit import audit
+from core.audit import audit, audit_import
 from core.csv_import import ImportMode, ImportResult, ParsedRow, WriteCounts, run_import
 from merchants.models import AuditAction, Merchant
 
@@ -356,13 +356,12 @@ def products_import_csv(
     result = run_import(
         file=file, spec=PRODUCT_CSV_SPEC, mode=mode, write=lambda rows: _write_import_rows(merchant, rows)
     )
-    if result.applied:
-        audit(
-            action=AuditAction.PRODUCTS_IMPORTED,
-            merchant=merchant,
-            actor=actor,
-            target=result.file_name,
-            request=request,
-            data={"source": "csv", **result.audit_data()},
-        )
+    audit_import(
+        result,
+        action=AuditAction.PRODUCTS_IMPORTED,
+        merchant=merchant,
+        actor=actor,
+        request=request,
+        data={"source": "csv"},
+    )
     return result

@@ -5,7 +5,6 @@ point at them): set them inactive instead.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from django.contrib import messages
@@ -15,8 +14,13 @@ from django.urls import reverse
 from django.views.generic import DetailView, FormView, ListView, View
 
 from core.forms import add_service_errors
-from core.http import safe_next_url
-from core.views import CsvImportPageMixin, CsvTemplateDownloadMixin
+from core.views import (
+    CsvImportPageMixin,
+    CsvTemplateDownloadMixin,
+    FilteredListMixin,
+    MerchantCreatePageMixin,
+    MerchantUpdatePageMixin,
+)
 from merchants.tenancy import MerchantViewMixin, Perm
 
 from .filters import ProductFilter
@@ -38,7 +42,7 @@ class CatalogPageMixin(MerchantViewMixin):
         return reverse("catalog:product-detail", args=[self.tenant.merchant.slug, product.sku])
 
 
-class ProductListView(CatalogPageMixin, ListView):
+class ProductListView(CatalogPageMixin, FilteredListMixin, ListView):
     template_name = "catalog/product_list.html"
     context_object_name = "products"
     paginate_by = 50
@@ -50,12 +54,6 @@ class ProductListView(CatalogPageMixin, ListView):
             categories=category_choices(tenant=self.tenant),
         )
         return self.filterset.qs
-
-    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        context = super().get_context_data(**kwargs)
-        context["filter"] = self.filterset
-        context["is_filtered"] = any(value for key, value in self.request.GET.items() if key not in ("page", "sort"))
-        return context
 
 
 class ProductDetailView(CatalogPageMixin, DetailView):
@@ -70,68 +68,46 @@ class ProductDetailView(CatalogPageMixin, DetailView):
         return super().http_method_not_allowed(request, *args, **kwargs)
 
 
-class ProductCreateView(CatalogPageMixin, FormView):
+class ProductCreateView(CatalogPageMixin, MerchantCreatePageMixin, FormView):
     permission = Perm.MANAGE_CATALOG
     template_name = "catalog/product_form.html"
     form_class = ProductForm
+    list_url_name = "catalog:product-list"
 
-    def get_form_kwargs(self) -> dict[str, Any]:
-        return {**super().get_form_kwargs(), "merchant": self.tenant.merchant}
+    def create_object(self, form: ProductForm) -> Product:
+        return product_create(
+            merchant=self.tenant.merchant, actor=self.request.user, request=self.request, **form.service_fields()
+        )
 
-    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        context = super().get_context_data(**kwargs)
-        context["next_url"] = safe_next_url(self.request)
-        context["cancel_url"] = context["next_url"] or reverse("catalog:product-list", args=[self.tenant.merchant.slug])
-        return context
+    def created_message(self, product: Product) -> str:
+        return f"Product {product.sku} was created."
 
-    def form_valid(self, form: ProductForm) -> HttpResponse:
-        try:
-            product = product_create(
-                merchant=self.tenant.merchant, actor=self.request.user, request=self.request, **form.service_fields()
-            )
-        except ValidationError as exc:
-            add_service_errors(form, exc)
-            return self.form_invalid(form)
-        messages.success(self.request, f"Product {product.sku} was created.")
-        return HttpResponseRedirect(safe_next_url(self.request) or self.product_url(product))
+    def object_url(self, product: Product) -> str:
+        return self.product_url(product)
 
 
-class ProductUpdateView(CatalogPageMixin, FormView):
+class ProductUpdateView(CatalogPageMixin, MerchantUpdatePageMixin, FormView):
     permission = Perm.MANAGE_CATALOG
     template_name = "catalog/product_form.html"
     form_class = ProductForm
+    object_context_name = "product"
 
-    def get_product(self) -> Product:
+    def get_target(self) -> Product:
         if not hasattr(self, "product"):
             self.product = product_get(tenant=self.tenant, sku=self.kwargs["sku"])
         return self.product
 
-    def get_form_kwargs(self) -> dict[str, Any]:
-        # A copy: ModelForm validation writes the submitted values on its instance.
-        return {
-            **super().get_form_kwargs(),
-            "merchant": self.tenant.merchant,
-            "instance": copy.copy(self.get_product()),
-        }
-
-    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        context = super().get_context_data(**kwargs)
-        context["product"] = self.get_product()
-        context["cancel_url"] = self.product_url(self.get_product())
-        return context
-
-    def form_valid(self, form: ProductForm) -> HttpResponse:
-        product = self.get_product()
+    def update_object(self, product: Product, form: ProductForm) -> None:
         fields = form.service_fields()
         # Saving a placeholder through this form is the human review it was waiting for.
         fields["is_placeholder"] = False
-        try:
-            product_update(product=product, actor=self.request.user, request=self.request, **fields)
-        except ValidationError as exc:
-            add_service_errors(form, exc)
-            return self.form_invalid(form)
-        messages.success(self.request, f"Product {product.sku} was saved.")
-        return HttpResponseRedirect(self.product_url(product))
+        product_update(product=product, actor=self.request.user, request=self.request, **fields)
+
+    def saved_message(self, product: Product) -> str:
+        return f"Product {product.sku} was saved."
+
+    def object_url(self, product: Product) -> str:
+        return self.product_url(product)
 
 
 class ProductImportView(CatalogPageMixin, CsvImportPageMixin, FormView):

@@ -15,6 +15,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("m/<slug:merchant_slug>/stores/", include("stores.urls")),
     path("m/<slug:merchant_slug>/catalog/", include("catalog.urls")),
+    path("m/<slug:merchant_slug>/sales/", include("sales.urls")),
     path("api/v1/", include("config.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

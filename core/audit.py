@@ -9,6 +9,8 @@ from django.http import HttpRequest
 from merchants.models import AuditEvent, Merchant
 from merchants.services import audit_record
 
+from .csv_import import ImportResult
+
 
 def audit(
     *,
@@ -29,4 +31,27 @@ def audit(
         target=target,
         request=request,
         data=data,
+    )
+
+
+def audit_import(
+    result: ImportResult,
+    *,
+    action: str,
+    merchant: Merchant,
+    actor: Any,
+    request: HttpRequest | None = None,
+    data: dict | None = None,
+) -> AuditEvent | None:
+    """The audit row of a CSV import that wrote (``result.applied``; None otherwise): the file name as target,
+    ``data`` (if any) followed by the import's mode and counts."""
+    if not result.applied:
+        return None
+    return audit(
+        action=action,
+        merchant=merchant,
+        actor=actor,
+        target=result.file_name,
+        request=request,
+        data={**(data or {}), **result.audit_data()},
     )

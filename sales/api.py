@@ -29,21 +29,24 @@ from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
     extend_schema,
+    extend_schema_field,
     extend_schema_view,
 )
-from rest_framework import exceptions, generics
+from rest_framework import exceptions, generics, serializers, status
 from rest_framework.pagination import CursorPagination
-from rest_framework.parsers import JSONParser
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
+from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
 from config.api_schema import AutoSchema
 from merchants.api_auth import TenantAPIMixin
 from merchants.models import ApiScope
 from sales import idempotency
+from sales.imports import import_job_create, job_progress
 from sales.ingest.service import orders_ingest
 from sales.ingest.types import OrderOutcome, RowError
-from sales.models import Channel, Order, OrderLine
+from sales.models import Channel, ImportFormat, ImportJob, ImportMode, ImportRowError, Order, OrderLine
 from sales.schemas import (
     BATCH_MAX_ORDERS,
     BatchBodyError,
@@ -430,3 +433,180 @@ class OrderDetailView(OrderReadMixin, generics.RetrieveAPIView):
         return self.tenant.get_object(
             self.get_queryset(), source=self.kwargs["source"], external_id=self.kwargs["external_id"]
         )
+
+
+# --- file imports -------------------------------------------------------------------------------
+# ``POST /api/v1/imports/`` (multipart), ``GET /api/v1/imports/``, ``GET /api/v1/imports/{id}/`` and
+# ``GET /api/v1/imports/{id}/errors/``. The job runs in the background (``sales.tasks``); poll the job.
+
+
+class ImportProgressSerializer(serializers.Serializer):
+    done = serializers.IntegerField(help_text="Bytes of the file read so far.")
+    total = serializers.IntegerField(help_text="Size of the file in bytes.")
+    percent = serializers.IntegerField(min_value=0, max_value=100)
+    rows = serializers.IntegerField(help_text="Data rows read so far.")
+
+
+class ImportJobSerializer(serializers.ModelSerializer):
+    progress = serializers.SerializerMethodField()
+    url = serializers.SerializerMethodField()
+    errors_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ImportJob
+        fields = [
+            "id",
+            "url",
+            "status",
+            "format",
+            "mode",
+            "original_name",
+            "size_bytes",
+            "file_sha256",
+            "progress",
+            "rows_read",
+            "orders_created",
+            "orders_updated",
+            "orders_unchanged",
+            "lines_written",
+            "error_count",
+            "error_message",
+            "unknown_stores",
+            "attempts",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "errors_url",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(ImportProgressSerializer)
+    def get_progress(self, job: ImportJob) -> dict:
+        return job_progress(job)
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_url(self, job: ImportJob) -> str:
+        return reverse("api:import-detail", kwargs={"pk": job.pk}, request=self.context.get("request"))
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_errors_url(self, job: ImportJob) -> str:
+        return reverse("api:import-errors", kwargs={"pk": job.pk}, request=self.context.get("request"))
+
+
+class ImportCreateSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="The sales file (CSV or JSON lines).")
+    format = serializers.ChoiceField(
+        choices=ImportFormat.choices,
+        required=False,
+        allow_blank=True,
+        help_text="The file's format; left out or empty: detected from the header.",
+    )
+    mode = serializers.ChoiceField(choices=ImportMode.choices, default=ImportMode.ALL_OR_NOTHING)
+
+
+class ImportRowErrorSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ImportRowError
+        fields = ["row", "column", "value", "reason"]
+        read_only_fields = fields
+
+
+IMPORT_ID_PARAMETER = OpenApiParameter(
+    "id", OpenApiTypes.INT, OpenApiParameter.PATH, description="The import job's id."
+)
+
+
+class ImportJobMixin(TenantAPIMixin):
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return ImportJob.objects.none()  # schema generation: no key, no tenant
+        return self.tenant.scope(ImportJob).order_by("-created_at", "-pk")
+
+
+@extend_schema_view(
+    get=extend_schema(
+        operation_id="imports_list",
+        tags=["imports"],
+        summary="List file imports",
+        description="The merchant's import jobs, newest first. Scope: `sales:read`.",
+    ),
+    post=extend_schema(
+        operation_id="imports_create",
+        tags=["imports"],
+        summary="Import a sales file",
+        description="Upload a sales file (multipart: `file`, optional `format` and `mode`). The import runs in the "
+        "background: the answer (202) is the queued job; poll its `url` until `status` is `succeeded`, `failed` or "
+        "`needs_mapping` (store names in the file match no store: map them in the portal). Scope: `sales:write`.",
+        request={"multipart/form-data": ImportCreateSerializer},
+        responses={202: ImportJobSerializer},
+    ),
+)
+class ImportListCreateView(ImportJobMixin, generics.ListCreateAPIView):
+    """``GET`` / ``POST /api/v1/imports/``."""
+
+    serializer_class = ImportJobSerializer
+    parser_classes = [MultiPartParser, FormParser]
+    required_scopes = {"GET": [ApiScope.SALES_READ], "POST": [ApiScope.SALES_WRITE]}
+
+    def create(self, request, *args, **kwargs):
+        form = ImportCreateSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        try:
+            job = import_job_create(
+                merchant=self.merchant,
+                file=form.validated_data["file"],
+                format=form.validated_data.get("format") or None,
+                mode=form.validated_data["mode"],
+                actor=request.user,
+                request=request,
+                api_key=self.api_key,
+            )
+        except ValidationError as error:
+            detail = error.message_dict if hasattr(error, "error_dict") else error.messages
+            raise exceptions.ValidationError(detail) from None
+        data = ImportJobSerializer(job, context=self.get_serializer_context()).data
+        return Response(data, status=status.HTTP_202_ACCEPTED, headers={"Location": data["url"]})
+
+
+@extend_schema_view(
+    get=extend_schema(
+        operation_id="imports_retrieve",
+        tags=["imports"],
+        summary="Get a file import",
+        description="One import job: status, progress (bytes read of the file size), counts and the link to its row "
+        "errors. Another merchant's job answers 404, like a missing one. Scope: `sales:read`.",
+        parameters=[IMPORT_ID_PARAMETER],
+    )
+)
+class ImportDetailView(ImportJobMixin, generics.RetrieveAPIView):
+    """``GET /api/v1/imports/{id}/``."""
+
+    serializer_class = ImportJobSerializer
+    required_scopes = {"GET": [ApiScope.SALES_READ]}
+
+    def get_object(self) -> ImportJob:
+        return self.tenant.get_object(self.get_queryset(), pk=self.kwargs["pk"])
+
+
+@extend_schema_view(
+    get=extend_schema(
+        operation_id="imports_errors_list",
+        tags=["imports"],
+        summary="List a file import's row errors",
+        description="The row errors of one import (row number in the file, header = 1; column; value; reason), by "
+        "row. At most 10,000 are kept; the job's `error_count` counts them all. Scope: `sales:read`.",
+        parameters=[IMPORT_ID_PARAMETER],
+    )
+)
+class ImportErrorListView(TenantAPIMixin, generics.ListAPIView):
+    """``GET /api/v1/imports/{id}/errors/``."""
+
+    serializer_class = ImportRowErrorSerializer
+    required_scopes = {"GET": [ApiScope.SALES_READ]}
+    filterset_class = None
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return ImportRowError.objects.none()
+        job = self.tenant.get_object(ImportJob, pk=self.kwargs["pk"])
+        return self.tenant.scope(ImportRowError).filter(job=job).order_by("row", "id")

@@ -8,7 +8,14 @@ percent-encoded as usual (``#`` → ``%23``, ``?`` → ``%3F``, ``%`` → ``%25`
 
 from django.urls import path, register_converter
 
-from sales.api import OrderBatchView, OrderDetailView, OrderListView
+from sales.api import (
+    ImportDetailView,
+    ImportErrorListView,
+    ImportListCreateView,
+    OrderBatchView,
+    OrderDetailView,
+    OrderListView,
+)
 
 
 class ExternalIdConverter:
@@ -27,4 +34,7 @@ urlpatterns = [
     path("orders/", OrderListView.as_view(), name="order-list"),
     path("orders/batch/", OrderBatchView.as_view(), name="order-batch"),
     path("orders/<str:source>/<external_id:external_id>/", OrderDetailView.as_view(), name="order-detail"),
+    path("imports/", ImportListCreateView.as_view(), name="import-list"),
+    path("imports/<int:pk>/", ImportDetailView.as_view(), name="import-detail"),
+    path("imports/<int:pk>/errors/", ImportErrorListView.as_view(), name="import-errors"),
 ]

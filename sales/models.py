@@ -132,6 +132,8 @@ class Order(TenantModel):
             models.Index(fields=["merchant", "local_date"]),
             models.Index(fields=["merchant", "placed_at"]),
             models.Index(fields=["merchant", "customer"]),
+            # Not a tenant query: the foreign-key check when customers are merged away or deleted.
+            models.Index(fields=["customer"], name="order_customer_fk_idx"),
         ]
 
     def __str__(self) -> str:

@@ -18,6 +18,7 @@ from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
+from core.api import TenantWriteViewSetMixin
 from merchants.api_auth import TenantAPIMixin
 from merchants.models import ApiScope
 from stores.models import Store, StoreStatus
@@ -136,6 +137,7 @@ class StoreFilter(django_filters.FilterSet):
 )
 class StoreViewSet(
     TenantAPIMixin,
+    TenantWriteViewSetMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     viewsets.GenericViewSet,
@@ -164,12 +166,6 @@ class StoreViewSet(
         # Codes are case-insensitive (stored upper-case); query filters don't apply to one store.
         return get_object_or_404(self.get_queryset(), code=normalize_store_code(self.kwargs["code"]))
 
-    def get_serializer_context(self):
-        context = super().get_serializer_context()
-        if not getattr(self, "swagger_fake_view", False):
-            context["tenant"] = self.tenant
-        return context
-
     def _respond(self, store: Store, status_code: int = status.HTTP_200_OK, headers=None) -> Response:
         return Response(StoreOutputSerializer(store).data, status=status_code, headers=headers)
 
@@ -189,10 +185,6 @@ class StoreViewSet(
         serializer.is_valid(raise_exception=True)
         store = store_update(store=store, actor=request.user, request=request, **serializer.validated_data)
         return self._respond(store)
-
-    def partial_update(self, request, *args, **kwargs):
-        kwargs["partial"] = True
-        return self.update(request, *args, **kwargs)
 
     @extend_schema(
         operation_id="stores_close",

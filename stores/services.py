@@ -19,7 +19,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django_countries.fields import Country
 
-from core.audit import audit
+from core.audit import audit, audit_import
 from core.csv_import import ImportMode, ImportResult, ParsedRow, RowError, WriteCounts, run_import
 from merchants.models import AuditAction, Merchant
 
@@ -371,13 +371,5 @@ def stores_import_csv(
     """
     run = _StoreImport(merchant)
     result = run_import(file=file, spec=STORE_CSV_SPEC, mode=mode, check=run.check, write=run.write)
-    if result.applied:
-        audit(
-            action=AuditAction.STORES_IMPORTED,
-            merchant=merchant,
-            actor=actor,
-            target=result.file_name,
-            request=request,
-            data=result.audit_data(),
-        )
+    audit_import(result, action=AuditAction.STORES_IMPORTED, merchant=merchant, actor=actor, request=request)
     return result

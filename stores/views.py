@@ -7,7 +7,6 @@ so a store is closed instead.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from django.contrib import messages
@@ -18,8 +17,13 @@ from django.urls import reverse
 from django.views.generic import DetailView, FormView, ListView, TemplateView, View
 
 from core.forms import add_service_errors
-from core.http import safe_next_url
-from core.views import CsvImportPageMixin, CsvTemplateDownloadMixin
+from core.views import (
+    CsvImportPageMixin,
+    CsvTemplateDownloadMixin,
+    FilteredListMixin,
+    MerchantCreatePageMixin,
+    MerchantUpdatePageMixin,
+)
 from merchants.tenancy import MerchantViewMixin, Perm
 
 from .filters import StoreFilter
@@ -42,7 +46,7 @@ class StoresPageMixin(MerchantViewMixin):
         return reverse("stores:store-detail", args=[self.tenant.merchant.slug, store.code])
 
 
-class StoreListView(StoresPageMixin, ListView):
+class StoreListView(StoresPageMixin, FilteredListMixin, ListView):
     template_name = "stores/store_list.html"
     context_object_name = "stores"
     paginate_by = 25
@@ -56,12 +60,6 @@ class StoreListView(StoresPageMixin, ListView):
             country_codes=country_codes,
         )
         return self.filterset.qs
-
-    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        context = super().get_context_data(**kwargs)
-        context["filter"] = self.filterset
-        context["is_filtered"] = any(value for key, value in self.request.GET.items() if key not in ("page", "sort"))
-        return context
 
 
 class StoreDetailView(StoresPageMixin, DetailView):
@@ -82,64 +80,45 @@ class StoreDetailView(StoresPageMixin, DetailView):
         return context
 
 
-class StoreCreateView(StoresPageMixin, FormView):
+class StoreCreateView(StoresPageMixin, MerchantCreatePageMixin, FormView):
     """Accepts a safe ``next`` (the onboarding wizard sends users here and gets them back)."""
 
     permission = Perm.MANAGE_STORES
     template_name = "stores/store_form.html"
     form_class = StoreForm
+    list_url_name = "stores:store-list"
 
-    def get_form_kwargs(self) -> dict[str, Any]:
-        return {**super().get_form_kwargs(), "merchant": self.tenant.merchant}
+    def create_object(self, form: StoreForm) -> Store:
+        return store_create(
+            merchant=self.tenant.merchant, actor=self.request.user, request=self.request, **form.service_fields()
+        )
 
-    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        context = super().get_context_data(**kwargs)
-        context["next_url"] = safe_next_url(self.request)
-        context["cancel_url"] = context["next_url"] or reverse("stores:store-list", args=[self.tenant.merchant.slug])
-        return context
+    def created_message(self, store: Store) -> str:
+        return f"Store {store.code} — {store.name} was created."
 
-    def form_valid(self, form: StoreForm) -> HttpResponse:
-        try:
-            store = store_create(
-                merchant=self.tenant.merchant, actor=self.request.user, request=self.request, **form.service_fields()
-            )
-        except ValidationError as exc:
-            add_service_errors(form, exc)
-            return self.form_invalid(form)
-        messages.success(self.request, f"Store {store.code} — {store.name} was created.")
-        return HttpResponseRedirect(safe_next_url(self.request) or self.store_url(store))
+    def object_url(self, store: Store) -> str:
+        return self.store_url(store)
 
 
-class StoreUpdateView(StoresPageMixin, FormView):
+class StoreUpdateView(StoresPageMixin, MerchantUpdatePageMixin, FormView):
     permission = Perm.MANAGE_STORES
     template_name = "stores/store_form.html"
     form_class = StoreForm
+    object_context_name = "store"
 
-    def get_store(self) -> Store:
+    def get_target(self) -> Store:
         if not hasattr(self, "store"):
             self.store = store_get(tenant=self.tenant, code=self.kwargs["code"])
         return self.store
 
-    def get_form_kwargs(self) -> dict[str, Any]:
-        # A copy: ModelForm validation writes the submitted values on its instance, and the service must see
-        # the stored values to know what changed.
-        return {**super().get_form_kwargs(), "merchant": self.tenant.merchant, "instance": copy.copy(self.get_store())}
+    def update_object(self, store: Store, form: StoreForm) -> None:
+        store_update(store=store, actor=self.request.user, request=self.request, **form.service_fields())
 
-    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        context = super().get_context_data(**kwargs)
-        context["store"] = self.get_store()
-        context["cancel_url"] = self.store_url(self.get_store())
-        return context
+    def saved_message(self, store: Store) -> str:
+        return f"Store {store.code} was saved."
 
-    def form_valid(self, form: StoreForm) -> HttpResponse:
-        store = self.get_store()
-        try:
-            store_update(store=store, actor=self.request.user, request=self.request, **form.service_fields())
-        except ValidationError as exc:
-            add_service_errors(form, exc)
-            return self.form_invalid(form)
-        messages.success(self.request, f"Store {store.code} was saved.")
-        return HttpResponseRedirect(self.store_url(store))
+    def object_url(self, store: Store) -> str:
+        return self.store_url(store)
 
 
 class StoreCloseView(StoresPageMixin, FormView):

@@ -49,6 +49,7 @@ MARKERS = (
     "invitee@alpha.test",
     "ALPHA-SKU-1",
     "ALPHA-S1",
+    "Alpha Secret Import",
 )
 
 
@@ -83,6 +84,7 @@ def _side(prefix: str, name: str) -> Side:
     )
     member = MembershipFactory(merchant=merchant, role=Role.ANALYST, user=UserFactory(email=f"analyst@{prefix}.test"))
     _side_order(merchant, cap, store, product)
+    _side_import_job(merchant, cap)
     side = Side(merchant, owner, store, product, category, api_key, invitation, member)
     for role in ALL:
         membership = (
@@ -125,6 +127,24 @@ def _side_order(merchant, cap: str, store, product) -> None:
     assert [outcome.result for outcome in outcomes] == ["created"], outcomes
 
 
+def _side_import_job(merchant, cap: str) -> None:
+    """One finished file import, "<Cap> Secret Import.csv", with one row error naming the side's marker."""
+    from sales.models import ImportJob, ImportRowError
+
+    job = ImportJob.objects.create(
+        merchant=merchant, original_name=f"{cap} Secret Import.csv", file="imports/none.csv", status="failed"
+    )
+    ImportRowError.objects.create(
+        merchant=merchant, job=job, row=2, column="sku", value=f"{cap} Secret Import", reason="x"
+    )
+
+
+def _import_job_pk(side) -> int:
+    from sales.models import ImportJob
+
+    return ImportJob.objects.get(merchant=side.merchant).pk
+
+
 @pytest.fixture
 def world():
     a = _side("alpha", "Alpha Brand")
@@ -147,6 +167,9 @@ OBJECT_KWARGS = {
     "merchants:invitation-revoke": lambda s: {"pk": s.invitation.pk},
     "merchants:apikey-revoke": lambda s: {"pk": s.api_key.pk},
     "merchants:onboarding-step": lambda s: {"step": "profile"},
+    "sales:import-detail": lambda s: {"pk": _import_job_pk(s)},
+    "sales:import-progress": lambda s: {"pk": _import_job_pk(s)},
+    "sales:import-errors-csv": lambda s: {"pk": _import_job_pk(s)},
 }
 
 # route name -> (roles that may GET, roles that may POST). NOBODY for POST = the page has no POST (405 ok).
@@ -179,6 +202,10 @@ MERCHANT_ROUTES: dict[str, tuple[frozenset, frozenset]] = {
     "catalog:product-import": (MANAGERS, MANAGERS),
     "catalog:product-import-template": (ALL, NOBODY),
     "catalog:category-list": (ALL, MANAGERS),
+    "sales:import-list": (ALL, MANAGERS),
+    "sales:import-detail": (ALL, MANAGERS),
+    "sales:import-progress": (ALL, NOBODY),
+    "sales:import-errors-csv": (ALL, NOBODY),
 }
 
 # Routes without a merchant in the URL: who they are for and why they cannot leak tenant data.
@@ -199,6 +226,8 @@ API_OBJECT_KWARGS = {
     "api:store-close": lambda s: {"code": s.store.code},
     "api:product-detail": lambda s: {"sku": s.product.sku},
     "api:order-detail": lambda s: {"source": "api", "external_id": f"{s.merchant.slug.capitalize()}-ORDER-1"},
+    "api:import-detail": lambda s: {"pk": _import_job_pk(s)},
+    "api:import-errors": lambda s: {"pk": _import_job_pk(s)},
 }
 API_LIST_ROUTES = {
     "api:store-list",
@@ -207,6 +236,7 @@ API_LIST_ROUTES = {
     "api:product-bulk",
     "api:order-list",
     "api:order-batch",
+    "api:import-list",
 }
 API_WRITE_ONLY_ROUTES = {"api:product-bulk", "api:order-batch"}
 

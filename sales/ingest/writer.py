@@ -35,6 +35,7 @@ from sales.models import Customer, Order, OrderLine
 
 from . import identity
 from .identity import CustomerClaim
+from .pgarray import int_array, text_array
 
 STAGE_TABLE = "nr_ingest_order_stage"
 ORDER_COLUMNS = (
@@ -174,7 +175,7 @@ def orders_existing(merchant_id: int, keys: Sequence[tuple[str, str]]) -> dict[t
                     ON o.source = k.source AND o.external_id = k.external_id
                 WHERE o.merchant_id = %s
                 """,
-                [[key[0] for key in keys], [key[1] for key in keys], merchant_id],
+                [text_array([key[0] for key in keys]), text_array([key[1] for key in keys]), merchant_id],
             )
             rows = cursor.fetchall()
     else:
@@ -204,7 +205,7 @@ def customers_survivors(merchant_id: int, customer_ids: Iterable[int]) -> dict[i
             cursor.execute(
                 "SELECT id, COALESCE(merged_into_id, id) FROM sales_customer "
                 "WHERE merchant_id = %s AND id = ANY(%s::bigint[]) ORDER BY id FOR SHARE",
-                [merchant_id, ids],
+                [merchant_id, int_array(ids)],
             )
             return dict(cursor.fetchall())
     return {
@@ -255,7 +256,7 @@ def _products_by_sku(merchant_id: int, skus: list[str]) -> dict[str, int]:
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT sku, id FROM catalog_product WHERE merchant_id = %s AND sku = ANY(%s::text[])",
-                [merchant_id, skus],
+                [merchant_id, text_array(skus)],
             )
             return dict(cursor.fetchall())
     return dict(Product.objects.filter(merchant_id=merchant_id, sku__in=skus).values_list("sku", "id"))
@@ -324,7 +325,12 @@ def _placeholders_insert(merchant_id: int, rows: list[tuple[str, str, int | None
                 ON CONFLICT (merchant_id, sku) DO NOTHING
                 RETURNING sku, id
                 """,
-                [merchant_id, [row[0] for row in rows], [row[1] for row in rows], [row[2] for row in rows]],
+                [
+                    merchant_id,
+                    text_array([row[0] for row in rows]),
+                    text_array([row[1] for row in rows]),
+                    [row[2] for row in rows],
+                ],
             )
             return dict(cursor.fetchall())
     Product.objects.bulk_create(
@@ -375,7 +381,7 @@ def _orders_write_postgres(merchant_id, orders, existing, job_id) -> WriteResult
                 )
                 SELECT DISTINCT local_date FROM deleted
                 """,
-                [merchant_id, updated_ids],
+                [merchant_id, int_array(updated_ids)],
             )
             result.dates.update(day for (day,) in cursor.fetchall())
         with cursor.copy(f"COPY sales_orderline ({', '.join(LINE_COLUMNS)}) FROM STDIN") as copy:
@@ -393,7 +399,7 @@ def _orders_write_postgres(merchant_id, orders, existing, job_id) -> WriteResult
                     ON o.source = k.source AND o.external_id = k.external_id
                 WHERE o.merchant_id = %s
                 """,
-                [[key[0] for key in skipped], [key[1] for key in skipped], merchant_id],
+                [text_array([key[0] for key in skipped]), text_array([key[1] for key in skipped]), merchant_id],
             )
             for source, external_id, order_id in cursor.fetchall():
                 result.orders[(source, external_id)] = (order_id, "unchanged")

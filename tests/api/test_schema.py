@@ -24,6 +24,10 @@ OPERATIONS = {
     ("/api/v1/orders/", "get"): ("orders_list", "sales:read"),
     ("/api/v1/orders/{source}/{external_id}/", "get"): ("orders_retrieve", "sales:read"),
     ("/api/v1/orders/batch/", "post"): ("orders_batch", "sales:write"),
+    ("/api/v1/imports/", "get"): ("imports_list", "sales:read"),
+    ("/api/v1/imports/", "post"): ("imports_create", "sales:write"),
+    ("/api/v1/imports/{id}/", "get"): ("imports_retrieve", "sales:read"),
+    ("/api/v1/imports/{id}/errors/", "get"): ("imports_errors_list", "sales:read"),
 }
 
 

@@ -14,6 +14,12 @@ compared with what is there and only the differences go through the services). D
 comes from a seeded random generator. ``--reset`` deletes the demo merchant (and everything it owns) and
 creates it again, and resets the demo users' passwords.
 
+Sales (``sales.demo``): two years of orders up to yesterday, online and in stores, with shoppers in both
+channels, planted co-purchases and refunds, about ``--lines`` order lines (default 300,000) sent through
+``sales.ingest.service.orders_ingest`` in batches of 2,000 (the same rules as every import). The generator is
+deterministic with stable external ids (source ``demo``); a run that finds about that many demo lines already
+there skips the sales. ``--no-sales`` loads stores and products only.
+
 The passwords are public, so the command refuses to run with ``DJANGO_DEBUG=false`` unless given ``--force``.
 """
 
@@ -31,12 +37,20 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
+from django.db import connection, transaction
 
 from catalog.models import Category, Product
 from catalog.services import products_upsert
 from merchants.models import Membership, Merchant, OnboardingStep, Role
 from merchants.services import merchant_advance_onboarding, merchant_create
+from sales.demo import (
+    DEFAULT_LINES,
+    DemoSalesResult,
+    demo_lines_count,
+    demo_sales_load,
+    demo_sales_stats,
+    merchant_sales_delete,
+)
 from stores.models import Store, StoreStatus
 from stores.services import store_close, store_create, store_update
 
@@ -48,6 +62,7 @@ DEMO_CURRENCY = "EUR"
 DEMO_TIMEZONE = "Europe/Paris"
 DEMO_PASSWORD = "newretail-demo"  # noqa: S105  (published on purpose: demo data only)
 SEED = 20240601
+SQLITE_DEFAULT_LINES = 30_000  # `make run`'s zero-setup SQLite: ~900 lines/s through the portable ingest path
 
 OWNER_EMAIL = "demo@newretail.local"
 ANALYST_EMAIL = "analyst@newretail.local"
@@ -201,16 +216,38 @@ class Command(BaseCommand):
         parser.add_argument(
             "--force", action="store_true", help="Run even with DJANGO_DEBUG=false (the demo passwords are public)."
         )
+        parser.add_argument(
+            "--lines",
+            type=int,
+            default=None,
+            help=f"About how many order lines of demo sales to generate (default {DEFAULT_LINES:,}; "
+            f"{SQLITE_DEFAULT_LINES:,} on SQLite, whose portable write path is slower).",
+        )
+        parser.add_argument("--no-sales", action="store_true", help="Load stores and products only, no sales.")
 
-    def handle(self, *args, reset: bool = False, force: bool = False, **options):
+    def handle(
+        self,
+        *args,
+        reset: bool = False,
+        force: bool = False,
+        lines: int | None = None,
+        no_sales: bool = False,
+        **options,
+    ):
+        if lines is None:
+            lines = DEFAULT_LINES if connection.vendor == "postgresql" else SQLITE_DEFAULT_LINES
         if not settings.DEBUG and not force:
             raise CommandError(
                 "seed_demo creates logins with a published password; refusing to run with DJANGO_DEBUG=false. "
                 "Pass --force if this really is a demo environment."
             )
+        if lines < 0:
+            raise CommandError("--lines must be 0 or more.")
         started = time.monotonic()
         with transaction.atomic():
             if reset:
+                for demo in Merchant.objects.filter(slug=DEMO_SLUG):
+                    merchant_sales_delete(demo)  # orders protect stores and products: sales go first
                 deleted = Merchant.objects.filter(slug=DEMO_SLUG).delete()[0]
                 if deleted:
                     self.stdout.write(f"Deleted the demo merchant ({deleted} rows).")
@@ -219,11 +256,12 @@ class Command(BaseCommand):
             store_changes = self._stores(merchant, actor=users[OWNER_EMAIL])
             self._members(merchant, users)
             product_changes = self._products(merchant, actor=users[OWNER_EMAIL])
-            # Sales arrive with the next issue: generate the demo orders here, through the sales services,
-            # deterministically from SEED, after stores and products exist (they reference both) — e.g.
-            # `self._sales(merchant, actor=users[OWNER_EMAIL])`, skipping orders whose external_id exists.
 
         self._report(merchant, merchant_created, store_changes, product_changes, time.monotonic() - started)
+        # Sales after the catalogue's transaction: orders_ingest commits batch by batch (an interrupted run
+        # resumes where it stopped: the generator is deterministic and unchanged orders are only read).
+        if not no_sales and lines:
+            self._sales(merchant, lines=lines, actor=users[OWNER_EMAIL])
 
     # -- steps --
 
@@ -304,6 +342,30 @@ class Command(BaseCommand):
             return {"created": 0, "updated": 0}
         result = products_upsert(merchant=merchant, rows=rows, actor=actor)
         return {"created": result.created, "updated": result.updated}
+
+    def _sales(self, merchant: Merchant, *, lines: int, actor) -> None:
+        """Demo sales through the one ingest path (``sales.demo``); skipped when about that many demo lines
+        exist (the generator lands within a few percent of the number asked). Otherwise generated again: it is
+        deterministic, so what is already there is found unchanged and only the rest is written."""
+        existing = demo_lines_count(merchant)
+        if existing >= lines * 0.95:
+            result = demo_sales_stats(merchant, DemoSalesResult(lines=existing, skipped=True))
+            self.stdout.write(result.summary())
+            return
+        self.stdout.write(f"Generating about {lines:,} order lines of demo sales through the ingest service…")
+        reported = [0]
+
+        def progress(so_far: DemoSalesResult) -> None:
+            if so_far.lines >= reported[0] + 50_000:
+                reported[0] = so_far.lines // 50_000 * 50_000
+                self.stdout.write(f"  {so_far.lines:,} lines ({so_far.orders:,} orders)…")
+
+        result = demo_sales_load(merchant=merchant, lines=lines, seed=SEED, actor=actor, progress=progress)
+        self.stdout.write(result.summary())
+        for error in result.first_errors:
+            self.stderr.write(f"  {error}")
+        if result.errors:
+            raise CommandError(f"{result.errors} demo orders were refused by the ingest service (see above).")
 
     def _report(self, merchant, merchant_created, store_changes, product_changes, seconds) -> None:
         stores = Store.objects.for_merchant(merchant)
