@@ -149,6 +149,10 @@ CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=30 
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=35 * 60)
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Periodic housekeeping; django-celery-beat copies these into its tables, where staff can change them in admin.
+CELERY_BEAT_SCHEDULE = {
+    "sales-idempotency-records-purge": {"task": "sales.idempotency_records_purge", "schedule": 3600.0},
+}
 CELERY_TIMEZONE = "UTC"
 
 # --- Auth -----------------------------------------------------------------------------------

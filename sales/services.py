@@ -6,14 +6,14 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, timedelta
 
 from django.db import connection, transaction
 from django.utils import timezone
 
 from merchants.models import Merchant
 
-from .models import DirtyDay
+from .models import DirtyDay, IdempotencyRecord
 
 logger = logging.getLogger(__name__)
 
@@ -69,3 +69,14 @@ def rollups_refresh_enqueue(merchant_id: int) -> bool:
         return False
     task.delay(merchant_id)
     return True
+
+
+IDEMPOTENCY_RETENTION = timedelta(hours=24)
+
+
+def idempotency_records_purge(*, older_than: timedelta = IDEMPOTENCY_RETENTION) -> int:
+    """Forget ``Idempotency-Key`` answers older than the retention (a client retries within minutes, not days).
+    Runs for every merchant at once: it is housekeeping, not a tenant read. Returns how many were deleted."""
+    cutoff = timezone.now() - older_than
+    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
+    return deleted
