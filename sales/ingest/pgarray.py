@@ -18,8 +18,14 @@ _ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"'})
 
 def text_array(values: Iterable[str]) -> str:
     """``{"a","b\\"c"}`` for ``%s::text[]``."""
-    items = [value.translate(_ESCAPES) for value in values]
-    return '{"' + '","'.join(items) + '"}' if items else "{}"
+    items = values if type(values) is list else list(values)
+    if not items:
+        return "{}"
+    joined = '","'.join(items)
+    if "\\" in joined or joined.count('"') != 2 * (len(items) - 1):
+        # some element has a backslash or a double quote: escape element by element
+        joined = '","'.join([value.translate(_ESCAPES) for value in items])
+    return '{"' + joined + '"}'
 
 
 def int_array(values: Iterable[int]) -> str:
