@@ -8,19 +8,20 @@ from decimal import Decimal
 
 import pytest
 
-from merchants.models import Merchant
 from sales.ingest.types import OrderInput, RowError
 from sales.parsers import detect_format, parse, row_from_ref
 from sales.parsers.base import RecentOrderIds, derive_sku, localize
 from sales.parsers.money import MoneyReader, parse_decimal
 from sales.parsers.rails_timezones import RAILS_TIME_ZONES, resolve_time_zone
 
+from .parser_helpers import unsaved_merchant
+
 HEADER = b"order_id,placed_at,channel,sku,quantity,unit_price,product_name\n"
 SAVE_AS = "Save it from your spreadsheet as “CSV UTF-8 (comma delimited)” and upload that file."
 
 
 def _merchant():
-    return Merchant(name="Maison Alpha", slug="alpha", currency="EUR", timezone="Europe/Paris")
+    return unsaved_merchant("EUR", "Europe/Paris", name="Maison Alpha", slug="alpha")
 
 
 def _parse(data: bytes, format=None):  # noqa: A002

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from merchants.models import Merchant
 from sales.ingest.types import IdentifierInput, LineInput, OrderInput, RowError
 from sales.parsers import parse
+
+from .parser_helpers import unsaved_merchant
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 CEST = timezone(timedelta(hours=2))
@@ -18,7 +19,7 @@ HEADER = "order_id,placed_at,channel,store,kind,sku,quantity,unit_price,line_dis
 
 
 def _merchant():
-    return Merchant(name="Maison Alpha", slug="alpha", currency="EUR", timezone="Europe/Paris")
+    return unsaved_merchant("EUR", "Europe/Paris", name="Maison Alpha", slug="alpha")
 
 
 def _parse(data: bytes, format=None):  # noqa: A002

@@ -1,6 +1,5 @@
 """Shopify's order export: grouping by Name, channels, statuses, discounts, refunds, customers, row errors."""
 
-import csv
 import dataclasses
 import io
 from datetime import datetime, timedelta, timezone
@@ -9,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from merchants.models import Merchant
 from sales.ingest.types import IdentifierInput, LineInput, OrderInput, RowError
 from sales.parsers import parse
+
+from .parser_helpers import csv_bytes, unsaved_merchant
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 PARIS_SUMMER = timezone(timedelta(hours=2))
@@ -26,17 +26,11 @@ HEADER = [
 ]  # fmt: skip
 
 
-def _merchant(currency="USD", tz="America/New_York"):
-    return Merchant(name="Shop", slug="shop", currency=currency, timezone=tz)
+_merchant = unsaved_merchant
 
 
 def _csv(*rows, header=HEADER) -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(header)
-    for row in rows:
-        writer.writerow([row.get(column, "") for column in header])
-    return out.getvalue().encode()
+    return csv_bytes(header, rows)
 
 
 def _parse(data: bytes, **merchant):

@@ -1,6 +1,5 @@
 """Square's items export: transactions and refunds, Rails time zones, money with symbols, SKU-less items."""
 
-import csv
 import io
 from datetime import datetime
 from decimal import Decimal
@@ -9,9 +8,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from merchants.models import Merchant
 from sales.ingest.types import IdentifierInput, LineInput, OrderInput, RowError
 from sales.parsers import parse
+
+from .parser_helpers import csv_bytes, unsaved_merchant
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 NEW_YORK = ZoneInfo("America/New_York")
@@ -24,17 +24,11 @@ HEADER = [
 ]  # fmt: skip
 
 
-def _merchant(currency="USD", tz="America/New_York"):
-    return Merchant(name="Shop", slug="shop", currency=currency, timezone=tz)
+_merchant = unsaved_merchant
 
 
 def _csv(*rows, header=HEADER) -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(header)
-    for row in rows:
-        writer.writerow([row.get(column, "") for column in header])
-    return out.getvalue().encode()
+    return csv_bytes(header, rows, lineterminator="\r\n")
 
 
 def _row(**values):

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from merchants.models import Merchant
 from sales.ingest.types import RowError
 from sales.parsers import parse
+
+from .parser_helpers import unsaved_merchant
 
 # The full header of a recent export, as in the example file.
 SHOPIFY_HEADER = next(csv.reader(open(Path(__file__).resolve().parents[2] / "examples" / "shopify-orders.csv")))  # noqa: SIM115
@@ -63,8 +64,7 @@ def write_shopify_export(file, *, target_bytes: int, seed: int = 7) -> tuple[int
     return orders, rows
 
 
-def _merchant():
-    return Merchant(name="Shop", slug="shop", currency="USD", timezone="America/New_York")
+_merchant = unsaved_merchant
 
 
 _MEASURE = """
