@@ -8,4 +8,7 @@ urlpatterns = [
     path("", include("stores.api_urls")),
     path("", include("catalog.api_urls")),
     path("", include("sales.api_urls")),
+    path("", include("analytics.api_urls")),
+    path("", include("recommendations.api_urls")),
+    path("", include("reports.api_urls")),
 ]

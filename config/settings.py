@@ -67,6 +67,9 @@ INSTALLED_APPS = [
     "stores",
     "catalog",
     "sales",
+    "analytics",
+    "recommendations",
+    "reports",
 ]
 
 MIDDLEWARE = [

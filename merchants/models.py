@@ -180,6 +180,11 @@ class ApiScope(models.TextChoices):
     CATALOG_WRITE = "catalog:write", "Create and change products"
     SALES_READ = "sales:read", "Read orders and imports"
     SALES_WRITE = "sales:write", "Send orders and import sales files"
+    ANALYTICS_READ = "analytics:read", "Read dashboard figures"
+    RECOMMENDATIONS_READ = "recommendations:read", "Read recommendations and their rules"
+    RECOMMENDATIONS_WRITE = "recommendations:write", "Change recommendation rules and recompute suggestions"
+    REPORTS_READ = "reports:read", "Read and download reports"
+    REPORTS_WRITE = "reports:write", "Order and cancel reports"
 
 
 class ApiKey(TenantModel):

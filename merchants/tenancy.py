@@ -28,6 +28,8 @@ class Perm(StrEnum):
     MANAGE_STORES = "manage_stores"
     MANAGE_CATALOG = "manage_catalog"
     VIEW_AUDIT = "view_audit"
+    MANAGE_RECOMMENDATIONS = "manage_recommendations"  # rules and recomputes (store managers: their stores' rules)
+    MANAGE_SCHEDULES = "manage_schedules"  # scheduled reports
 
 
 _MANAGER_PERMS = frozenset(Perm) - {Perm.VIEW_AUDIT}

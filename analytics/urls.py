@@ -1,0 +1,7 @@
+"""Pages of ``analytics``, mounted under ``/m/<merchant_slug>/analytics/``."""
+
+from django.urls import path  # noqa: F401
+
+app_name = "analytics"
+
+urlpatterns: list = []
