@@ -234,6 +234,11 @@ class AuditAction(models.TextChoices):
     PRODUCT_CREATED = "product.created", "Product created"
     PRODUCT_UPDATED = "product.updated", "Product updated"
     PRODUCTS_IMPORTED = "product.imported", "Products imported"
+    RECOMMENDATION_RULE_CREATED = "recommendation_rule.created", "Recommendation rule created"
+    RECOMMENDATION_RULE_UPDATED = "recommendation_rule.updated", "Recommendation rule updated"
+    RECOMMENDATION_RULE_DELETED = "recommendation_rule.deleted", "Recommendation rule deleted"
+    RECOMMENDATION_RULES_IMPORTED = "recommendation_rule.imported", "Recommendation rules imported"
+    RECOMMENDATIONS_COMPUTE_REQUESTED = "recommendations.compute_requested", "Recommendations recompute requested"
     DELETED = "object.deleted", "Deleted"
 
 
