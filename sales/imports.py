@@ -3,7 +3,9 @@
 - :func:`import_job_create` stores the upload (default storage) with its size and SHA-256, writes the
   ``ImportJob`` and enqueues ``sales.tasks.import_job_run_task`` once the transaction commits.
 - :func:`import_job_run` runs a job: parses the file (``sales.parsers.parse``) and ingests it in batches of
-  ``BATCH_SIZE`` orders through the one ingestion service with one ``IngestContext``.
+  ``BATCH_SIZE`` orders through the one ingestion service with one ``IngestContext``, the next batch parsed and
+  prepared in a thread while this one is written (``sales.ingest.pipeline``), commits not waiting for the WAL
+  flush (``synchronous_commit = off``: a crash re-runs the job, which is idempotent).
 
   * all-or-nothing: the whole write is one transaction, rolled back when any error was found. After the first
     error nothing more is written but the file is read to the end (orders still validated) so that every
@@ -21,6 +23,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -37,8 +40,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from merchants.services import audit_record
-from sales.ingest.service import IngestContext, IngestError, _order_prepare, orders_ingest
-from sales.ingest.types import OrderInput, RowError
+from sales.ingest.pipeline import batches_prepared
+from sales.ingest.service import IngestContext, IngestError, _order_prepare, orders_write_prepared
+from sales.ingest.types import RowError
 from sales.models import ImportFormat, ImportJob, ImportMode, ImportRowError, ImportStatus
 from sales.parsers import parse, row_from_ref
 
@@ -223,21 +227,6 @@ class _Tally:
         return bool(self.error_count) and self.reasons == {UNKNOWN_STORE} and bool(self.unknown_stores)
 
 
-def _batches(run) -> Iterator[tuple[list[OrderInput], list[RowError]]]:
-    orders: list[OrderInput] = []
-    errors: list[RowError] = []
-    for item in run:
-        if isinstance(item, RowError):
-            errors.append(item)
-        else:
-            orders.append(item)
-            if len(orders) >= BATCH_SIZE:
-                yield orders, errors
-                orders, errors = [], []
-    if orders or errors:
-        yield orders, errors
-
-
 def _lock(job_id: int) -> bool:
     if connection.vendor != "postgresql":
         return True
@@ -304,7 +293,9 @@ def _run_locked(job_id: int) -> ImportJob | None:
 
 def _process(job: ImportJob):
     merchant = job.merchant
-    context = IngestContext(merchant)
+    # Commits without waiting for the WAL flush: a crash may lose the last commits, and the job is then run
+    # again (idempotent), see IngestContext.
+    context = IngestContext(merchant, durable=False)
     mapping = dict(job.store_mapping or {})
     all_or_nothing = job.mode == ImportMode.ALL_OR_NOTHING
     tally = _Tally()
@@ -324,31 +315,44 @@ def _process(job: ImportJob):
 
 
 def _ingest(job, run, tally: _Tally, context, mapping, *, stop_writing_on_error: bool) -> None:
-    for orders, errors in _batches(run):
-        for error in errors:
-            tally.error(error)
-        if orders:
-            if stop_writing_on_error and tally.error_count:
-                _validate_only(orders, job, context, mapping, tally)
-            else:
-                outcomes = orders_ingest(
-                    merchant=job.merchant, orders=orders, job=job, store_mapping=mapping, context=context
-                )
-                for order, outcome in zip(orders, outcomes, strict=True):
-                    if outcome.result == "error":
-                        for error in outcome.errors:
-                            tally.error(error)
-                        continue
-                    tally.orders_ok += 1
-                    if outcome.result == "created":
-                        tally.created += 1
-                        tally.lines += len(order.lines)
-                    elif outcome.result == "updated":
-                        tally.updated += 1
-                        tally.lines += len(order.lines)
-                    else:
-                        tally.unchanged += 1
-        _publish_progress(job, run, tally, on_row=not stop_writing_on_error)
+    # The next batch is parsed and prepared in a thread while this one is written (sales.ingest.pipeline).
+    batches = batches_prepared(
+        run,
+        merchant=job.merchant,
+        context=context,
+        store_mapping=mapping,
+        batch_size=BATCH_SIZE,
+        position=lambda: (run.bytes_read, run.rows_read),
+    )
+    with contextlib.closing(batches):  # an error here stops the producer thread at once
+        for batch in batches:
+            _ingest_batch(job, batch, tally, context, mapping, stop_writing_on_error=stop_writing_on_error)
+
+
+def _ingest_batch(job, batch, tally: _Tally, context, mapping, *, stop_writing_on_error: bool) -> None:
+    orders = batch.orders
+    for error in batch.errors:
+        tally.error(error)
+    if orders:
+        if stop_writing_on_error and tally.error_count:
+            _validate_only(orders, job, context, mapping, tally)
+        else:
+            outcomes = orders_write_prepared(merchant=job.merchant, batch=batch.prepared, job=job, context=context)
+            for order, outcome in zip(orders, outcomes, strict=True):
+                if outcome.result == "error":
+                    for error in outcome.errors:
+                        tally.error(error)
+                    continue
+                tally.orders_ok += 1
+                if outcome.result == "created":
+                    tally.created += 1
+                    tally.lines += len(order.lines)
+                elif outcome.result == "updated":
+                    tally.updated += 1
+                    tally.lines += len(order.lines)
+                else:
+                    tally.unchanged += 1
+    _publish_progress(job, batch, tally, on_row=not stop_writing_on_error)
 
 
 def _validate_only(orders, job, context, mapping, tally: _Tally) -> None:
@@ -363,6 +367,7 @@ def _validate_only(orders, job, context, mapping, tally: _Tally) -> None:
 
 
 def _publish_progress(job: ImportJob, run, tally: _Tally, *, on_row: bool) -> None:
+    """``run``: where the reader was (``bytes_read``, ``rows_read``) when the batch just written was cut."""
     done = min(run.bytes_read, job.size_bytes) if job.size_bytes else run.bytes_read
     cache.set(progress_key(job.pk), {"done": done, "total": job.size_bytes, "rows": run.rows_read}, PROGRESS_TIMEOUT)
     if on_row:  # outside any import transaction: visible at once

@@ -12,6 +12,11 @@ Per call, whatever the number of orders (see ``writer.py`` for the statements):
 4. write in one transaction: products (placeholders for unknown SKUs), orders (staging table + ``COPY`` +
    upsert), lines (``COPY``), and the touched days (``sales.services.rollups_mark_dirty``).
 
+Step 1 is :func:`orders_prepare`, steps 2 to 4 :func:`orders_write_prepared`: file imports run them as a
+pipeline (``sales.ingest.pipeline``), the next batch prepared in a thread while this one is written, and with
+``IngestContext(durable=False)`` (``synchronous_commit = off``). While an ingest runs the garbage collector's
+thresholds are raised (``sales.ingest.runtime``).
+
 An order is written whole or not at all; invalid orders are reported (``OrderOutcome`` with ``RowError``s) and
 skipped, never raised. Callers wanting all-or-nothing check the outcomes and roll back their own transaction:
 this service nests inside it (savepoints).
@@ -38,7 +43,7 @@ from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
-from django.db import OperationalError, transaction
+from django.db import OperationalError, connection, transaction
 
 from catalog.validation import normalize_sku, validate_sku
 from sales.models import Channel, IdentifierKind, ImportJob, LineKind, OrderStatus
@@ -47,7 +52,8 @@ from stores.models import Store
 from stores.validation import normalize_store_code
 
 from . import writer
-from .identity import IDENTIFIER_KINDS, CustomerClaim, Identity, IdentityHasher, customers_resolve
+from .identity import IDENTIFIER_KINDS, CustomerClaim, Identity, IdentityHasher, customers_resolve, use_postgres
+from .runtime import gc_relaxed
 from .types import ZERO, IdentifierInput, LineInput, OrderInput, OrderOutcome, RowError
 
 logger = logging.getLogger(__name__)
@@ -144,10 +150,13 @@ class StoreDirectory:
 class IngestContext:
     """What ``orders_ingest`` caches between the batches of one import (or one API request): the merchant's
     stores, SKU -> product id, the identity hasher (with its phone cache). Never shared between merchants
-    or kept across transactions that may roll back (a cached placeholder id would then point nowhere)."""
+    or kept across transactions that may roll back (a cached placeholder id would then point nowhere).
 
-    def __init__(self, merchant):
+    ``durable=False`` (file imports) commits without waiting for the WAL flush (see ``_commit_mode``)."""
+
+    def __init__(self, merchant, *, durable: bool = True):
         self.merchant_id = merchant.pk
+        self.durable = durable
         self.merchant_tz = zoneinfo.ZoneInfo(merchant.timezone)
         self.product_ids: dict[str, int] = {}
         self.checked_skus: dict[str, str] = {}
@@ -391,6 +400,15 @@ def _order_prepare(
 # --- the service ------------------------------------------------------------------------------
 
 
+@dataclass(slots=True)
+class PreparedBatch:
+    """A batch after :func:`orders_prepare`: one outcome per input order (errors already filled in) and the
+    valid orders, normalised, waiting for :func:`orders_write_prepared`."""
+
+    outcomes: list[OrderOutcome]
+    prepared: list[writer.PreparedOrder]
+
+
 def orders_ingest(
     *,
     merchant,
@@ -406,13 +424,30 @@ def orders_ingest(
     store codes; ``context`` (an :class:`IngestContext`) carries caches between the batches of one import.
     ``actor`` is accepted for the service signature's sake: imports and API calls record who acted on their
     own rows (``ImportJob``, the audit log), not per order.
+
+    The same as :func:`orders_prepare` then :func:`orders_write_prepared`; file imports run the two halves
+    in a pipeline (``sales.ingest.pipeline``) so that the next batch is parsed and prepared while this one is
+    written.
     """
     if context is None:
         context = IngestContext(merchant)
-    elif context.merchant_id != merchant.pk:
+    with gc_relaxed():
+        batch = orders_prepare(merchant=merchant, orders=orders, store_mapping=store_mapping, context=context)
+        return orders_write_prepared(merchant=merchant, batch=batch, job=job, context=context)
+
+
+def orders_prepare(
+    *,
+    merchant,
+    orders: Sequence[OrderInput],
+    store_mapping: dict[str, str] | None = None,
+    context: IngestContext,
+) -> PreparedBatch:
+    """Step 1 of :func:`orders_ingest`: validate and normalise ``orders`` in Python. No query (the merchant's
+    stores are read once per context: load ``context.stores`` first when calling this from another thread)."""
+    if context.merchant_id != merchant.pk:
         raise ValueError("an IngestContext belongs to one merchant")
     mapping = store_mapping or {}
-
     outcomes: list[OrderOutcome] = []
     prepared: list[writer.PreparedOrder] = []
     first_seen: dict[tuple[str, str], str] = {}
@@ -431,7 +466,17 @@ def orders_ingest(
             prepared.append(_order_prepare(order, index, merchant=merchant, context=context, store_mapping=mapping))
         except IngestError as error:
             outcome.errors.append(error.error)
+    return PreparedBatch(outcomes, prepared)
 
+
+def orders_write_prepared(
+    *, merchant, batch: PreparedBatch, job: ImportJob | None = None, context: IngestContext
+) -> list[OrderOutcome]:
+    """Steps 2 to 4 of :func:`orders_ingest` for a batch from :func:`orders_prepare` (in the thread that owns
+    the database connection): skip unchanged orders, resolve customers, write. Returns ``batch.outcomes``."""
+    if context.merchant_id != merchant.pk:
+        raise ValueError("an IngestContext belongs to one merchant")
+    outcomes, prepared = batch.outcomes, batch.prepared
     existing = writer.orders_existing(merchant.pk, [order.key for order in prepared])
     to_write = []
     for order in prepared:
@@ -446,14 +491,22 @@ def orders_ingest(
 
     with_claims = [order for order in to_write if order.claim is not None]
     if with_claims:
-        customer_ids = _retrying(
-            lambda: customers_resolve(merchant=merchant, claims=[order.claim for order in with_claims])
-        )
+
+        def resolve() -> list[int | None]:
+            claims = [order.claim for order in with_claims]
+            if context.durable:
+                return customers_resolve(merchant=merchant, claims=claims)  # its own transaction
+            with transaction.atomic():
+                _commit_mode(context)
+                return customers_resolve(merchant=merchant, claims=claims)
+
+        customer_ids = _retrying(resolve)
         for order, customer_id in zip(with_claims, customer_ids, strict=True):
             order.customer_id = customer_id
 
     def write() -> tuple[writer.WriteResult, dict[str, int]]:
         with transaction.atomic():
+            _commit_mode(context)
             survivors = writer.customers_survivors(merchant.pk, [o.customer_id for o in with_claims])
             for order in with_claims:
                 order.customer_id = survivors.get(order.customer_id, order.customer_id)
@@ -478,6 +531,15 @@ def orders_ingest(
         outcomes[order.index].result = outcome
         outcomes[order.index].order_id = order_id
     return outcomes
+
+
+def _commit_mode(context: IngestContext) -> None:
+    """``SET LOCAL synchronous_commit = off`` for contexts that asked for it (file imports): the commit does
+    not wait for the WAL flush. A crash may lose the last commits (never half of one): the import job is then
+    run again, and it is idempotent. API batches keep durable commits: their answer promises the write."""
+    if not context.durable and use_postgres():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit = off")
 
 
 def _retrying(function):

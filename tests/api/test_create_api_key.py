@@ -55,6 +55,11 @@ def test_all_means_every_scope(merchant):
         "catalog:write",
         "sales:read",
         "sales:write",
+        "analytics:read",
+        "recommendations:read",
+        "recommendations:write",
+        "reports:read",
+        "reports:write",
     ]
 
 
