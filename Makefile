@@ -10,7 +10,7 @@ TEST_DATABASE_URL ?= $(or $(DATABASE_URL),postgres://postgres@127.0.0.1:5432/new
 TEST_REDIS_URL ?= $(or $(REDIS_URL),redis://127.0.0.1:6379/0)
 
 .DEFAULT_GOAL := help
-.PHONY: help install run web worker migrate seed test test-fast lint format bench clean
+.PHONY: help install run web worker migrate seed test test-fast lint format bench bench-data bench-dashboard clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -55,6 +55,12 @@ format: install ## Apply ruff's fixes and formatting
 
 bench: install ## Scale benchmarks on PostgreSQL (writes benchmarks/results/)
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python benchmarks/run.py
+
+bench-data: install ## Build (or reuse) the 10M-line benchmark merchant's database newretail_bench10m
+	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/python benchmarks/dataset10m.py $(DATA_ARGS)
+
+bench-dashboard: bench-data ## Dashboard, analytics API and rollup refresh benchmarks on that database
+	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/python benchmarks/dashboard_bench.py $(DASHBOARD_ARGS)
 
 clean: ## Remove the venv and local development state (var/)
 	rm -rf $(VENV) var

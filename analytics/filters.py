@@ -12,9 +12,19 @@ store manager never sees online sales that name no store of theirs.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from django.utils import timezone
+
+if TYPE_CHECKING:
+    from merchants.tenancy import Tenant
+
+MAX_RANGE_DAYS = 3 * 366 + 1  # a custom range longer than three years is refused (the rollups still answer)
+CHANNELS = ("online", "offline")
 
 
 class Compare(StrEnum):
@@ -95,3 +105,142 @@ def preset_range(preset: Preset, today: date) -> tuple[date, date]:
         case Preset.YEAR_TO_DATE:
             return today.replace(month=1, day=1), today
     raise ValueError(f"preset {preset} has no fixed range")
+
+
+def _values(params: Mapping[str, Any], key: str) -> list[str]:
+    """Every non-empty value of ``key`` in a QueryDict (repeated keys) or a plain dict (a value or a list);
+    comma-separated values are split too (``store=PAR-01,LYO-01``)."""
+    if hasattr(params, "getlist"):
+        raw = params.getlist(key)
+    else:
+        value = params.get(key)
+        raw = [] if value is None else list(value) if isinstance(value, list | tuple) else [value]
+    values: list[str] = []
+    for item in raw:
+        values += [part.strip() for part in str(item).split(",") if part.strip()]
+    return values
+
+
+def _one(params: Mapping[str, Any], key: str, errors: dict[str, str]) -> str:
+    values = _values(params, key)
+    if len(values) > 1:
+        errors[key] = f"Give one “{key}”, not {len(values)}."
+        return ""
+    return values[0] if values else ""
+
+
+def _date(value: str, key: str, errors: dict[str, str]) -> date | None:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        errors[key] = f"“{value}” is not a date: use YYYY-MM-DD (for example 2024-05-31)."
+        return None
+
+
+def merchant_today(merchant) -> date:
+    """Today in the merchant's time zone (what presets are relative to)."""
+    return timezone.now().astimezone(merchant.tzinfo).date()
+
+
+def filters_from_params(tenant: Tenant, params: Mapping[str, Any], *, today: date | None = None) -> Filters:
+    """Build ``Filters`` from a query string (``request.GET``) or a report's stored params dict.
+
+    ``from``/``to`` (inclusive local dates) make a custom range; otherwise ``preset`` (default ``last_30``) is
+    resolved against the merchant's today. ``store`` codes (repeatable) and ``region`` narrow the stores (both:
+    the stores in both), always within a store manager's own stores. ``category`` is a category name. Raises
+    ``FilterError`` naming every bad parameter. At most three queries (stores, region, category), each only when
+    its parameter is given.
+    """
+    from catalog.models import Category
+    from stores.models import Store
+    from stores.validation import normalize_store_code
+
+    merchant = tenant.merchant
+    errors: dict[str, str] = {}
+    today = today or merchant_today(merchant)
+
+    raw_from, raw_to, raw_preset = (
+        _one(params, "from", errors),
+        _one(params, "to", errors),
+        _one(params, "preset", errors),
+    )
+    date_from = date_to = None
+    preset = Preset.CUSTOM
+    if raw_from or raw_to:
+        if raw_preset and raw_preset != Preset.CUSTOM:
+            errors["preset"] = f"Give either “preset” ({raw_preset}) or “from” and “to”, not both."
+        elif not (raw_from and raw_to):
+            errors["from" if not raw_from else "to"] = "A custom range needs both “from” and “to” (YYYY-MM-DD)."
+        else:
+            date_from, date_to = _date(raw_from, "from", errors), _date(raw_to, "to", errors)
+            if date_from and date_to and date_from > date_to:
+                errors["to"] = f"“to” ({date_to}) is before “from” ({date_from})."
+            elif date_from and date_to and (date_to - date_from).days + 1 > MAX_RANGE_DAYS:
+                errors["from"] = f"The range is {(date_to - date_from).days + 1} days; at most {MAX_RANGE_DAYS}."
+    else:
+        try:
+            preset = Preset(raw_preset or Preset.LAST_30)
+        except ValueError:
+            choices = ", ".join(p.value for p in Preset if p != Preset.CUSTOM)
+            errors["preset"] = f"“{raw_preset}” is not a preset: use one of {choices}."
+        else:
+            if preset == Preset.CUSTOM:
+                errors["preset"] = "The “custom” preset needs “from” and “to” (YYYY-MM-DD)."
+            else:
+                date_from, date_to = preset_range(preset, today)
+
+    channel = _one(params, "channel", errors).lower() or None
+    if channel == "all":
+        channel = None
+    if channel is not None and channel not in CHANNELS:
+        errors["channel"] = f"“{channel}” is not a channel: use online, offline or all."
+
+    raw_compare = _one(params, "compare", errors).lower()
+    compare = Compare.PREVIOUS
+    if raw_compare:
+        try:
+            compare = Compare(raw_compare)
+        except ValueError:
+            errors["compare"] = f"“{raw_compare}” is not a comparison: use previous, last_year or none."
+
+    store_ids: frozenset[int] | None = tenant.store_ids
+    codes = [normalize_store_code(code) for code in _values(params, "store")]
+    if codes:
+        found = dict(Store.objects.for_merchant(merchant).filter(code__in=codes).values_list("code", "pk"))
+        unknown = [code for code in dict.fromkeys(codes) if code not in found]
+        if unknown:
+            errors["store"] = f"Unknown store code(s): {', '.join(unknown)}."
+        chosen = frozenset(found.values())
+        store_ids = chosen if store_ids is None else store_ids & chosen
+    region = _one(params, "region", errors)
+    if region:
+        in_region = frozenset(
+            Store.objects.for_merchant(merchant).filter(region__iexact=region).values_list("pk", flat=True)
+        )
+        if not in_region:
+            errors["region"] = f"No store is in the region “{region}”."
+        store_ids = in_region if store_ids is None else store_ids & in_region
+
+    category_id = None
+    category = _one(params, "category", errors)
+    if category:
+        category_id = (
+            Category.objects.for_merchant(merchant).filter(name__iexact=category).values_list("pk", flat=True).first()
+        )
+        if category_id is None:
+            errors["category"] = f"Unknown category “{category}”."
+
+    if (date_from is None or date_to is None) and not errors:  # unreachable: a bad range always says why
+        errors["from"] = "Give a date range: “preset”, or “from” and “to”."
+    if errors:
+        raise FilterError(errors)
+    return Filters(
+        merchant_id=merchant.pk,
+        date_from=date_from,
+        date_to=date_to,
+        channel=channel,
+        store_ids=store_ids,
+        category_id=category_id,
+        compare=compare,
+        preset=preset,
+    )

@@ -1,5 +1,7 @@
 from django.urls import path
 
+from analytics.views import DashboardView
+
 from . import views
 
 app_name = "merchants"
@@ -9,7 +11,8 @@ urlpatterns = [
     path("m/", views.home_redirect, name="home-redirect"),
     path("m/new/", views.MerchantCreateView.as_view(), name="merchant-create"),
     path("invitations/<str:token>/", views.InvitationAcceptView.as_view(), name="invitation-accept"),
-    path("m/<slug:merchant_slug>/", views.HomeView.as_view(), name="home"),
+    # The merchant's home is the merged sales dashboard (analytics).
+    path("m/<slug:merchant_slug>/", DashboardView.as_view(), name="home"),
     path("m/<slug:merchant_slug>/onboarding/", views.OnboardingView.as_view(), name="onboarding"),
     path("m/<slug:merchant_slug>/onboarding/<str:step>/", views.OnboardingView.as_view(), name="onboarding-step"),
     path("m/<slug:merchant_slug>/settings/", views.SettingsView.as_view(), name="settings"),
