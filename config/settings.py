@@ -131,12 +131,13 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesyste
 CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = VAR_DIR / "celery-broker"
-    for _sub in ("out", "processed"):
+    for _sub in ("out", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "out"),
         "data_folder_out": str(_broker_dir / "out"),
         "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),  # broadcast (inspect, revoke); else ./control in the cwd
         "store_processed": False,
     }
 else:
@@ -155,8 +156,33 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Periodic housekeeping; django-celery-beat copies these into its tables, where staff can change them in admin.
 CELERY_BEAT_SCHEDULE = {
     "sales-idempotency-records-purge": {"task": "sales.idempotency_records_purge", "schedule": 3600.0},
+    # One computation per active merchant every 24 h (staff can pin it to a night hour in admin's periodic tasks).
+    "recommendations-compute-nightly": {"task": "recommendations.recommendations_compute_nightly", "schedule": 86400.0},
 }
 CELERY_TIMEZONE = "UTC"
+
+# --- Reports (reports/) -----------------------------------------------------------------------
+REPORTS_EXPIRY_DAYS = env.int("REPORTS_EXPIRY_DAYS", default=7)  # files are deleted after this, downloads → 410
+REPORTS_MAX_RUNNING = env.int("REPORTS_MAX_RUNNING", default=3)  # per merchant; more wait, queued
+REPORTS_STATEMENT_TIMEOUT = env.int("REPORTS_STATEMENT_TIMEOUT", default=300_000)  # ms, per export query (chunk)
+REPORTS_SOFT_TIME_LIMIT = env.int("REPORTS_SOFT_TIME_LIMIT", default=3600)  # s: the job fails cleanly
+REPORTS_TIME_LIMIT = env.int("REPORTS_TIME_LIMIT", default=3900)  # s: the worker process is killed
+REPORTS_CHUNK_ROWS = env.int("REPORTS_CHUNK_ROWS", default=250_000)  # rows between progress saves/cancel checks
+REPORTS_STALLED_SECONDS = env.int("REPORTS_STALLED_SECONDS", default=600)  # no heartbeat for this long: swept
+REPORTS_SCHEDULE_HOUR = env.int("REPORTS_SCHEDULE_HOUR", default=6)  # scheduled reports run at this local hour
+# Temporary files of exports in progress (default: MEDIA_ROOT/reports/tmp, same file system as the published ones so
+# that publishing is an atomic rename). CELERY_VISIBILITY_TIMEOUT must stay longer than REPORTS_TIME_LIMIT.
+REPORTS_TEMP_DIR = env.str("REPORTS_TEMP_DIR", default="")
+CELERY_BEAT_SCHEDULE |= {
+    "reports-schedules-run": {"task": "reports.report_schedules_run", "schedule": 900.0},
+    "reports-jobs-sweep": {"task": "reports.report_jobs_sweep", "schedule": 300.0},
+    "reports-files-expire": {"task": "reports.report_files_expire", "schedule": 3600.0},
+    "reports-temp-files-purge": {"task": "reports.report_temp_files_purge", "schedule": 3600.0},
+}
+
+# --- Recommendations (recommendations/) ------------------------------------------------------
+# Read the sales lines with parallel psql processes (when psql is installed); false: COPY through the connection.
+RECOMMENDATIONS_PSQL_READ = env.bool("RECOMMENDATIONS_PSQL_READ", default=True)
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
@@ -281,6 +307,15 @@ SPECTACULAR_SETTINGS = {
         "ErrorCode500Enum": "drf_standardized_errors.openapi_serializers.ErrorCode500Enum.choices",
         "OrderStatusEnum": "sales.models.OrderStatus.choices",
         "StoreStatusEnum": "stores.models.StoreStatus.choices",
+        "RecommendationRuleKindEnum": "recommendations.models.RuleKind.choices",
+        "ReportKindEnum": "reports.models.ReportKind.choices",
+        "ReportFormatEnum": "reports.models.ReportFormat.choices",
+        "ReportChannelEnum": "reports.serializers.CHANNEL_CHOICES",
+        # the same field names with other choices elsewhere (imports' format, order lines' kind and channel)
+        "ImportFormatEnum": "sales.models.ImportFormat.choices",
+        "LineKindEnum": "sales.models.LineKind.choices",
+        "SalesChannelEnum": "sales.models.Channel.choices",
+        "ChannelOrAllEnum": "recommendations.models.RuleChannel.choices",  # all/online/offline (rules, reports)
     },
     "POSTPROCESSING_HOOKS": ["drf_standardized_errors.openapi_hooks.postprocess_schema_enums"],
 }
@@ -294,6 +329,11 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"axes": {"level": "WARNING"}},
 }
+
+# --- Analytics ------------------------------------------------------------------------------
+# PostgreSQL work_mem for the analytics reads that group many rows (distinct customers, top products), set per
+# transaction: the server default (4MB) makes their hash aggregates spill to disk.
+ANALYTICS_WORK_MEM = env.str("ANALYTICS_WORK_MEM", default="64MB")
 
 VAR_DIR.mkdir(exist_ok=True)
 Path(STATIC_ROOT).mkdir(parents=True, exist_ok=True)  # WhiteNoise warns when it is missing

@@ -18,6 +18,39 @@ from .factories import PASSWORD, MembershipFactory, MerchantFactory, StoreFactor
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
+def _redis_database_per_xdist_worker() -> None:
+    """Under pytest-xdist (``-n 2``), give each worker its own Redis database for the cache and the broker.
+
+    Every test clears the cache, and the real-worker tests flush their broker database: on one shared database
+    the workers would wipe each other's throttle counters, cached answers and queued tasks mid-test. Worker
+    ``gwN`` uses database ``base + 1 + N`` (mod 16) of the same server. Settings are read lazily by the cache
+    handler and the Celery app, so changing them here, before any test runs, is enough.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw"):
+        return
+    from urllib.parse import urlsplit, urlunsplit
+
+    from django.conf import settings
+
+    def shifted(url: str) -> str:
+        parts = urlsplit(url)
+        base = int(parts.path.strip("/") or 0)
+        return urlunsplit(parts._replace(path=f"/{(base + 1 + int(worker[2:])) % 16}"))
+
+    for name in ("REDIS_URL", "CELERY_BROKER_URL"):  # inherited by the real-worker tests' Celery subprocesses
+        if os.environ.get(name, "").startswith("redis://"):
+            os.environ[name] = shifted(os.environ[name])
+    if settings.CELERY_BROKER_URL.startswith("redis://"):
+        settings.CELERY_BROKER_URL = shifted(settings.CELERY_BROKER_URL)
+    location = settings.CACHES["default"].get("LOCATION", "")
+    if isinstance(location, str) and location.startswith("redis://"):
+        settings.CACHES = {**settings.CACHES, "default": {**settings.CACHES["default"], "LOCATION": shifted(location)}}
+
+
+_redis_database_per_xdist_worker()
+
+
 def require_service(available: bool, reason: str) -> None:
     """Fail in CI, skip with a visible reason elsewhere."""
     if available:

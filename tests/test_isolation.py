@@ -39,6 +39,7 @@ ALL = frozenset({Role.OWNER, Role.ADMIN, Role.ANALYST, Role.STORE_MANAGER})
 MANAGERS = frozenset({Role.OWNER, Role.ADMIN})
 OWNERS = frozenset({Role.OWNER})
 NOBODY: frozenset = frozenset()
+RULE_EDITORS = frozenset({Role.OWNER, Role.ADMIN, Role.STORE_MANAGER})  # store managers: their stores' rules
 
 MARKERS = (
     "Alpha Secret Store",
@@ -85,6 +86,7 @@ def _side(prefix: str, name: str) -> Side:
     member = MembershipFactory(merchant=merchant, role=Role.ANALYST, user=UserFactory(email=f"analyst@{prefix}.test"))
     _side_order(merchant, cap, store, product)
     _side_import_job(merchant, cap)
+    _side_recommendations(merchant, category, product, store)
     side = Side(merchant, owner, store, product, category, api_key, invitation, member)
     for role in ALL:
         membership = (
@@ -139,6 +141,57 @@ def _side_import_job(merchant, cap: str) -> None:
     )
 
 
+def _side_recommendations(merchant, category, product, store) -> None:
+    """One pin (for the side's category, of its product, scoped to its store) and one finished computation."""
+    from recommendations.models import RecommendationJob
+    from recommendations.rules import rule_create
+
+    rule_create(merchant=merchant, actor=None, kind="pin", category=category, target=product, stores=[store])
+    RecommendationJob.objects.create(merchant=merchant, status="succeeded")
+
+
+def _rule_pk(side) -> int:
+    from recommendations.models import RecommendationRule
+
+    return RecommendationRule.objects.get(merchant=side.merchant).pk
+
+
+def _reco_job_pk(side) -> int:
+    from recommendations.models import RecommendationJob
+
+    return RecommendationJob.objects.get(merchant=side.merchant).pk
+
+
+def _report_job_pk(side) -> int:
+    """A queued report of the side, on the side's store (so its store manager may open it)."""
+    from reports.models import ReportJob
+
+    job, _ = ReportJob.objects.get_or_create(
+        merchant=side.merchant,
+        defaults={
+            "kind": "order-lines",
+            "params": {"from": "2024-05-01", "to": "2024-05-31"},
+            "resolved": {"date_from": "2024-05-01", "date_to": "2024-05-31", "store_ids": [side.store.pk]},
+            "store_ids": [side.store.pk],
+            "request_hash": f"isolation-{side.merchant.slug}",
+            "file_token": f"token-{side.merchant.slug}",
+        },
+    )
+    return job.pk
+
+
+def _report_schedule_pk(side) -> int:
+    from django.utils import timezone
+
+    from reports.models import ReportSchedule
+
+    schedule, _ = ReportSchedule.objects.get_or_create(
+        merchant=side.merchant,
+        defaults={"name": "Weekly", "kind": "sales-summary", "frequency": "weekly", "next_run_at": timezone.now()},
+    )
+    return schedule.pk
+
+
 def _import_job_pk(side) -> int:
     from sales.models import ImportJob
 
@@ -170,6 +223,17 @@ OBJECT_KWARGS = {
     "sales:import-detail": lambda s: {"pk": _import_job_pk(s)},
     "sales:import-progress": lambda s: {"pk": _import_job_pk(s)},
     "sales:import-errors-csv": lambda s: {"pk": _import_job_pk(s)},
+    "reports:report-detail": lambda s: {"pk": _report_job_pk(s)},
+    "reports:report-progress": lambda s: {"pk": _report_job_pk(s)},
+    "reports:report-cancel": lambda s: {"pk": _report_job_pk(s)},
+    "reports:report-retry": lambda s: {"pk": _report_job_pk(s)},
+    "reports:report-download": lambda s: {"pk": _report_job_pk(s)},
+    "reports:schedule-delete": lambda s: {"pk": _report_schedule_pk(s)},
+    "recommendations:rule-delete": lambda s: {"pk": _rule_pk(s)},
+    "recommendations:rule-move": lambda s: {"pk": _rule_pk(s)},
+    "recommendations:job-progress": lambda s: {"pk": _reco_job_pk(s)},
+    "analytics:store-dashboard": lambda s: {"code": s.store.code},
+    "analytics:product-detail": lambda s: {"pk": s.product.pk},
 }
 
 # route name -> (roles that may GET, roles that may POST). NOBODY for POST = the page has no POST (405 ok).
@@ -206,6 +270,30 @@ MERCHANT_ROUTES: dict[str, tuple[frozenset, frozenset]] = {
     "sales:import-detail": (ALL, MANAGERS),
     "sales:import-progress": (ALL, NOBODY),
     "sales:import-errors-csv": (ALL, NOBODY),
+    "reports:report-list": (ALL, ALL),  # every role orders reports (store managers: on their stores)
+    "reports:report-detail": (ALL, NOBODY),
+    "reports:report-progress": (ALL, NOBODY),
+    "reports:report-cancel": (ALL, ALL),  # GET redirects to the job; POST: requester or owner/admin
+    "reports:report-retry": (ALL, ALL),
+    "reports:report-download": (ALL, NOBODY),
+    "reports:schedule-list": (MANAGERS, MANAGERS),
+    "reports:schedule-delete": (MANAGERS, MANAGERS),
+    "recommendations:editor": (ALL, RULE_EDITORS),
+    "recommendations:product-search": (ALL, NOBODY),
+    "recommendations:preview": (ALL, NOBODY),
+    "recommendations:rule-list": (ALL, NOBODY),
+    "recommendations:rule-reorder": (ALL, RULE_EDITORS),
+    "recommendations:rule-export": (ALL, NOBODY),
+    "recommendations:rule-import": (RULE_EDITORS, RULE_EDITORS),
+    "recommendations:rule-import-template": (ALL, NOBODY),
+    "recommendations:rule-delete": (ALL, RULE_EDITORS),
+    "recommendations:rule-move": (ALL, RULE_EDITORS),
+    "recommendations:compute": (ALL, MANAGERS),
+    "recommendations:job-progress": (ALL, NOBODY),
+    "recommendations:evaluation": (ALL, NOBODY),
+    "analytics:store-dashboard": (ALL, NOBODY),
+    "analytics:product-detail": (ALL, NOBODY),
+    "analytics:chart-csv": (ALL, NOBODY),
 }
 
 # Routes without a merchant in the URL: who they are for and why they cannot leak tenant data.
@@ -228,6 +316,11 @@ API_OBJECT_KWARGS = {
     "api:order-detail": lambda s: {"source": "api", "external_id": f"{s.merchant.slug.capitalize()}-ORDER-1"},
     "api:import-detail": lambda s: {"pk": _import_job_pk(s)},
     "api:import-errors": lambda s: {"pk": _import_job_pk(s)},
+    "api:report-detail": lambda s: {"pk": _report_job_pk(s)},
+    "api:report-download": lambda s: {"pk": _report_job_pk(s)},
+    "api:report-cancel": lambda s: {"pk": _report_job_pk(s)},
+    "api:recommendation-rule-detail": lambda s: {"pk": _rule_pk(s)},
+    "api:recommendation-job-detail": lambda s: {"pk": _reco_job_pk(s)},
 }
 API_LIST_ROUTES = {
     "api:store-list",
@@ -237,8 +330,19 @@ API_LIST_ROUTES = {
     "api:order-list",
     "api:order-batch",
     "api:import-list",
+    "api:report-list",
+    "api:recommendation-rule-list",
+    "api:recommendation-compute",
+    "api:recommendation-list",
+    "api:analytics-summary",
+    "api:analytics-timeseries",
+    "api:analytics-stores",
+    "api:analytics-products",
 }
-API_WRITE_ONLY_ROUTES = {"api:product-bulk", "api:order-batch"}
+API_WRITE_ONLY_ROUTES = {"api:product-bulk", "api:order-batch", "api:recommendation-compute"}
+# GET needs ?product=SKU (another merchant's SKU answers 404: tests/recommendations/test_api.py), not a plain list.
+API_WRITE_ONLY_ROUTES |= {"api:recommendation-list"}
+API_WRITE_ONLY_ROUTES |= {"api:report-list"}  # POST only (order a report); jobs are read one by one
 
 
 def _walk(patterns, prefix="", namespace=""):
