@@ -22,7 +22,6 @@ from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 from django.views.generic import FormView, ListView, TemplateView, View
 
-from catalog.models import Product
 from stores.models import Store
 
 from . import services
@@ -158,29 +157,6 @@ def onboarding_progress(merchant) -> dict:
         "total": len(ONBOARDING_STEPS),
         "label": OnboardingStep(merchant.onboarding_step).label,
     }
-
-
-class HomeView(PortalView):
-    template_name = "merchants/home.html"
-    nav = "home"
-
-    def get(self, request, *args, **kwargs):
-        remember_merchant(request, self.merchant)
-        return super().get(request, *args, **kwargs)
-
-    def get_context_data(self, **kwargs):
-        context = super().get_context_data(**kwargs)
-        tenant = self.tenant
-        context.update(
-            store_count=tenant.scope(Store).count(),
-            product_count=tenant.scope(Product).count(),
-            onboarding=onboarding_progress(self.merchant),
-        )
-        if tenant.has(Perm.MANAGE_MEMBERS):
-            context["member_count"] = tenant.scope(Membership).count()
-        if tenant.has(Perm.MANAGE_KEYS):
-            context["active_key_count"] = tenant.scope(ApiKey).filter(revoked_at__isnull=True).count()
-        return context
 
 
 class OnboardingView(PortalView):
