@@ -438,7 +438,7 @@ def _failure_message(error: Exception) -> str:
             "was stopped; no file was kept. Narrow the date range or the stores and order it again."
         )
     if isinstance(error, NotImplementedError):
-        return "This report is not available yet (the dashboard figures it reads are still being built)."
+        return f"This report cannot be built here: {text}."
     return (
         f"The report stopped on an unexpected error ({error.__class__.__name__}); no file was kept. Order it "
         "again; if it happens again, contact support with the report number."
@@ -510,7 +510,10 @@ def _writer(job: ReportJob, ctx, columns, path: str, data_as_of: datetime):
 
 def _build_sql(job, export: kinds.SqlExport, ctx, path: str, progress: _Progress):
     if connection.vendor != "postgresql":
-        raise NotImplementedError("reports read with SQL need PostgreSQL")
+        raise NotImplementedError(
+            f"the {job.kind} report streams its rows out of PostgreSQL with COPY, and this installation runs on "
+            f"{connection.vendor} (the development default); set DATABASE_URL to a PostgreSQL database"
+        )
     writer = None
     with _snapshot() as conn:
         try:

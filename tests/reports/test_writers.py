@@ -238,3 +238,12 @@ def test_streamed_xlsx_refuses_more_rows_than_three_sheets(tmp_path):
         [[("n", "5")], [("n", "6")]],
     ]
     assert writer.rows == 6
+
+
+def test_a_report_that_cannot_run_on_this_database_says_why():
+    from reports.services import _failure_message
+
+    error = NotImplementedError("the order-lines report streams its rows out of PostgreSQL with COPY")
+    assert _failure_message(error) == (
+        "This report cannot be built here: the order-lines report streams its rows out of PostgreSQL with COPY."
+    )
