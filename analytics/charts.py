@@ -12,6 +12,7 @@ numbers in the merchant's currency and locale (babel).
 from __future__ import annotations
 
 import json
+import pickle
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -274,6 +275,56 @@ class DisplayCell:
     text: str
     numeric: bool
     url: str | None = None
+
+
+class PackedRows(Sequence):
+    """Display rows kept pickled as one ``bytes`` in the cached page context and unpacked only when read.
+
+    A warm dashboard request unpickles its whole context from the cache: thousands of ``DisplayCell`` objects
+    (hundreds of stores) would each be a new garbage-collector container, and enough of them per request make
+    the interpreter run a full collection of the heap every few requests (~100 ms). The page itself needs only
+    the number of rows (the HTML table is already rendered), so the cells stay packed until someone reads them.
+    """
+
+    __slots__ = ("_count", "_packed", "_rows")
+
+    def __init__(self, rows: list[list[DisplayCell]]):
+        self._count = len(rows)
+        self._packed = pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL)
+        self._rows: list[list[DisplayCell]] | None = rows
+
+    def __reduce__(self):
+        return (_packed_rows, (self._count, self._packed))
+
+    def unpack(self) -> list[list[DisplayCell]]:
+        if self._rows is None:
+            self._rows = pickle.loads(self._packed)  # noqa: S301 - bytes this module pickled, from our own cache
+        return self._rows
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, index):
+        return self.unpack()[index]
+
+    def __iter__(self):
+        return iter(self.unpack())
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, PackedRows):
+            return self._count == other._count and self.unpack() == other.unpack()
+        return self.unpack() == other
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        return f"PackedRows({self._count} rows)"
+
+
+def _packed_rows(count: int, packed: bytes) -> PackedRows:
+    rows = PackedRows.__new__(PackedRows)
+    rows._count, rows._packed, rows._rows = count, packed, None
+    return rows
 
 
 def _csv_cell(value: Any, column: Column) -> str:

@@ -16,7 +16,7 @@ import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote, urlencode
 
 from django.http import Http404, HttpResponse, QueryDict
@@ -48,6 +48,16 @@ FILTER_LABELS = {
     "region": "Region",
     "category": "Category",
 }
+
+
+class StoreOption(NamedTuple):
+    code: str
+    name: str
+    region: str | None
+
+
+class CategoryOption(NamedTuple):
+    name: str
 
 
 # --- data: every selector at most once per request ------------------------------------------
@@ -313,12 +323,20 @@ class DashboardView(MerchantViewMixin, View):
         }
 
     def filter_form(self, filters: Filters | None, params: QueryDict) -> DashboardFilterForm:
+        # Plain rows, not model instances: the form reads only these fields, and a brand has hundreds of stores.
         stores = (
             []
             if self.store is not None
-            else list(self.tenant.scope(Store).order_by("region", "name", "code").only("code", "name", "region"))
+            else [
+                StoreOption(*values)
+                for values in self.tenant.scope(Store)
+                .order_by("region", "name", "code")
+                .values_list("code", "name", "region")
+            ]
         )
-        categories = self.tenant.scope(Category).order_by("name").only("name")
+        categories = [
+            CategoryOption(name) for name in self.tenant.scope(Category).order_by("name").values_list("name", flat=True)
+        ]
         initial = initial_from(filters, self.request.GET)
         return DashboardFilterForm(
             stores=stores, categories=categories, initial=initial, show_stores=self.store is None
@@ -331,7 +349,7 @@ class DashboardView(MerchantViewMixin, View):
         merchant = self.merchant
         question = (filters, query, self.page_url(), self.store is None, merchant.currency, merchant.timezone)
         return analytics_cache.cached(
-            merchant.pk, "dashboard-page", question, lambda: self.compute_dashboard_context(filters, query)
+            merchant.pk, "dashboard-page-v2", question, lambda: self.compute_dashboard_context(filters, query)
         )
 
     def compute_dashboard_context(self, filters: Filters, query: str) -> dict[str, Any]:
@@ -361,8 +379,7 @@ class DashboardView(MerchantViewMixin, View):
                     "wide": chart.wide,
                     "empty": chart.is_empty(data),
                     "figure_json": charts.figure_json(chart.figure(data, fmt)),
-                    "table": table,
-                    "rows": rows,
+                    "rows": charts.PackedRows(rows),  # the page shows only their count: unpacked on demand
                     "table_html": charts.table_html(table, rows, caption=chart.title, link_query=query),
                     "csv_url": chart_csv_url(slug, chart.key, query),
                     "export_url": f"{reverse('merchants:home', args=[slug])}reports/?"

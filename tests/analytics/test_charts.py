@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import pickle
 from datetime import date
 from decimal import Decimal
 
@@ -269,6 +270,19 @@ def test_display_rows_format_and_link_the_first_cell():
         ],
         [charts.DisplayCell("LYO", False), charts.DisplayCell("—", True)],
     ]
+
+
+def test_packed_rows_survive_the_cache_and_unpack_on_demand():
+    rows = Table((Column("code", "Store"),), [("PAR",), ("LYO",)]).display_rows(EUR_FR, ["/p/", None])
+
+    restored = pickle.loads(pickle.dumps(charts.PackedRows(rows)))  # noqa: S301 - our own bytes
+
+    assert len(restored) == 2
+    assert restored._rows is None  # the count needs no unpacking
+    assert restored == charts.PackedRows(rows)
+    assert restored == rows
+    assert restored[0][0].url == "/p/"
+    assert [row[0].text for row in restored] == ["PAR", "LYO"]
 
 
 # --- other charts ---------------------------------------------------------------------------
