@@ -25,6 +25,7 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core.locks import job_lock_release, job_lock_try
 from merchants.models import Merchant, MerchantStatus
 from merchants.services import audit_record
 from sales.models import Order, OrderLine, OrderStatus
@@ -136,32 +137,17 @@ def recommendations_compute_nightly() -> int:
 # --- running one ------------------------------------------------------------------------------
 
 
-def _lock(job_id: int) -> bool:
-    if connection.vendor != "postgresql":
-        return True
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [ADVISORY_LOCK_CLASS, job_id])
-        return bool(cursor.fetchone()[0])
-
-
-def _unlock(job_id: int) -> None:
-    if connection.vendor != "postgresql":
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [ADVISORY_LOCK_CLASS, job_id])
-
-
 def recommendation_job_run(
     job_id: int, *, params: compute.ComputeParams | None = None, today: dt.date | None = None
 ) -> RecommendationJob | None:
     """Run the job (see the module docstring). Returns the job as it ended, or None if it does not exist."""
-    if not _lock(job_id):
+    if not job_lock_try(ADVISORY_LOCK_CLASS, job_id):
         logger.info("recommendations: job %s is being run by another worker, skipping this delivery", job_id)
         return RecommendationJob.objects.filter(pk=job_id).first()
     try:
         return _run_locked(job_id, params=params, today=today)
     finally:
-        _unlock(job_id)
+        job_lock_release(ADVISORY_LOCK_CLASS, job_id)
 
 
 def _run_locked(job_id: int, *, params, today) -> RecommendationJob | None:

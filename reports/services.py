@@ -46,6 +46,7 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from core.locks import job_lock_release, job_lock_try
 from merchants.models import Membership, Merchant, Role
 from merchants.services import audit_record
 from merchants.tenancy import Perm, Tenant
@@ -253,24 +254,9 @@ def report_job_cancel(*, job: ReportJob, actor=None, request=None) -> ReportJob:
 # --- run -----------------------------------------------------------------------------------------
 
 
-def _lock(job_id: int) -> bool:
-    if connection.vendor != "postgresql":
-        return True
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [ADVISORY_LOCK_CLASS, job_id])
-        return bool(cursor.fetchone()[0])
-
-
-def _unlock(job_id: int) -> None:
-    if connection.vendor != "postgresql":
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [ADVISORY_LOCK_CLASS, job_id])
-
-
 def report_job_run(job_id: int) -> ReportJob | None:
     """Build the job's file (see the module docstring). Returns the job as it ended (None if it doesn't exist)."""
-    if not _lock(job_id):
+    if not job_lock_try(ADVISORY_LOCK_CLASS, job_id):
         logger.info("reports: job %s is being built by another worker, skipping this delivery", job_id)
         return ReportJob.objects.filter(pk=job_id).first()
     try:
@@ -282,7 +268,7 @@ def report_job_run(job_id: int) -> ReportJob | None:
             report_job_notify(job)  # succeeded or failed: the recipients hear either way (once)
         return job
     finally:
-        _unlock(job_id)
+        job_lock_release(ADVISORY_LOCK_CLASS, job_id)
         merchant_id = ReportJob.objects.filter(pk=job_id).values_list("merchant_id", flat=True).first()
         if merchant_id is not None:
             report_jobs_dispatch(merchant_id)
@@ -973,8 +959,8 @@ def _lock_is_free(job_id: int) -> bool:
     """No session holds the job's advisory lock: nobody is building it."""
     if connection.vendor != "postgresql":
         return True
-    if _lock(job_id):
-        _unlock(job_id)
+    if job_lock_try(ADVISORY_LOCK_CLASS, job_id):
+        job_lock_release(ADVISORY_LOCK_CLASS, job_id)
         return True
     return False
 

@@ -36,9 +36,10 @@ from dataclasses import dataclass, field
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.files import File
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
+from core.locks import job_lock_release, job_lock_try
 from merchants.services import audit_record
 from sales.ingest.pipeline import batches_prepared
 from sales.ingest.service import IngestContext, IngestError, _order_prepare, orders_write_prepared
@@ -227,30 +228,15 @@ class _Tally:
         return bool(self.error_count) and self.reasons == {UNKNOWN_STORE} and bool(self.unknown_stores)
 
 
-def _lock(job_id: int) -> bool:
-    if connection.vendor != "postgresql":
-        return True
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [ADVISORY_LOCK_CLASS, job_id])
-        return bool(cursor.fetchone()[0])
-
-
-def _unlock(job_id: int) -> None:
-    if connection.vendor != "postgresql":
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [ADVISORY_LOCK_CLASS, job_id])
-
-
 def import_job_run(job_id: int) -> ImportJob | None:
     """Run the job (see the module docstring). Returns the job as it ended, or None if it does not exist."""
-    if not _lock(job_id):
+    if not job_lock_try(ADVISORY_LOCK_CLASS, job_id):
         logger.info("imports: job %s is being run by another worker, skipping this delivery", job_id)
         return ImportJob.objects.filter(pk=job_id).first()
     try:
         return _run_locked(job_id)
     finally:
-        _unlock(job_id)
+        job_lock_release(ADVISORY_LOCK_CLASS, job_id)
 
 
 def _run_locked(job_id: int) -> ImportJob | None:
