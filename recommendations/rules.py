@@ -336,6 +336,22 @@ def _check_store_access(allowed_store_ids: frozenset[int] | None, store_ids: Ite
         raise PermissionDenied("Store managers may only change rules scoped to their own stores.")
 
 
+def _rule_new(merchant: Merchant, resolved, actor) -> RecommendationRule:
+    """An unsaved rule from validated input (position 0 until its pin is placed; stores are set after saving)."""
+    return RecommendationRule(
+        merchant=merchant,
+        kind=resolved.kind,
+        product=resolved.product,
+        category=resolved.category,
+        target=resolved.target,
+        channel=resolved.channel,
+        starts_on=resolved.starts_on,
+        ends_on=resolved.ends_on,
+        position=0,
+        created_by=_user_or_none(actor),
+    )
+
+
 def _user_or_none(actor: Any):
     return actor if getattr(actor, "pk", None) and not hasattr(actor, "api_key") else None
 
@@ -416,18 +432,7 @@ def rule_create(
     # Serialise writers of one merchant's rules: the duplicate and limit checks read-then-write.
     list(Merchant.objects.select_for_update().filter(pk=merchant.pk).values_list("pk", flat=True))
     scope_rules = _check_scope(merchant, resolved)
-    rule = RecommendationRule(
-        merchant=merchant,
-        kind=resolved.kind,
-        product=resolved.product,
-        category=resolved.category,
-        target=resolved.target,
-        channel=resolved.channel,
-        starts_on=resolved.starts_on,
-        ends_on=resolved.ends_on,
-        position=0,
-        created_by=_user_or_none(actor),
-    )
+    rule = _rule_new(merchant, resolved, actor)
     if resolved.kind == RuleKind.PIN:
         _place_pin(merchant, rule, resolved.position, scope_rules)
     rule.save()
@@ -804,18 +809,7 @@ def _write_import(merchant: Merchant, plan: _ImportPlan, valid_rows: set[int], a
             continue
         scope_rules = plan.by_scope.setdefault(resolved.scope, [])
         if match is None:
-            rule = RecommendationRule(
-                merchant=merchant,
-                kind=resolved.kind,
-                product=resolved.product,
-                category=resolved.category,
-                target=resolved.target,
-                channel=resolved.channel,
-                starts_on=resolved.starts_on,
-                ends_on=resolved.ends_on,
-                position=0,
-                created_by=_user_or_none(actor),
-            )
+            rule = _rule_new(merchant, resolved, actor)
             if resolved.kind == RuleKind.PIN:
                 changed.update((pin.pk, pin) for pin in _order_pins(rule, resolved.position, scope_rules))
             scope_rules.append(rule)
