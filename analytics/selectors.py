@@ -436,35 +436,87 @@ class SummaryRow:
 
 def summary_rows(filters: Filters, *, interval: str = "day") -> list[SummaryRow]:
     """Period × store × channel rows with every KPI, for the rows that have sales (customer figures are within
-    the row: nobody is omnichannel in a one-channel row). Three queries."""
+    the row: nobody is omnichannel in a one-channel row). One query, ``summary_rows_sql``: the ``sales-summary``
+    report streams the same SQL out with ``COPY``, so the report and this function cannot disagree."""
+    sql, params = summary_rows_sql(filters, interval=interval)
+    rows = []
+    for period, store_code, channel, *values in _fetch_heavy(sql, params):
+        if connection.vendor == "postgresql":  # exact numerics, rounded by the SQL as ``_kpis_from`` rounds
+            kpis = Kpis(*values)
+        else:  # SQLite (development): float sums, so the ratios are taken again in Decimal
+            kpis = _kpis_from(
+                _sales_figures([values[1], values[2], values[3], values[0], values[6], values[4], values[15]]),
+                CustomerFigures(
+                    customers=int(values[8]),
+                    returning=int(values[9]),
+                    omnichannel=int(values[12]),
+                    omnichannel_net=_money(values[13]),
+                ),
+            )
+        rows.append(SummaryRow(period=_as_date(period), store_code=store_code, channel=channel, kpis=kpis))
+    rows.sort(key=lambda row: (row.period, row.store_code, row.channel))
+    return rows
+
+
+def summary_rows_sql(filters: Filters, *, interval: str = "day") -> tuple[str, list]:
+    """The SQL of ``summary_rows``: ``period``, ``store_code`` ("" without a store), ``channel``, then every field
+    of ``Kpis`` in its order, named as it is, each computed and rounded as ``_kpis_from`` does (money to the cent,
+    ratios ``ROUND_HALF_UP`` to the cent or to ``SHARE``: PostgreSQL's ``round(numeric)`` rounds ties away from
+    zero too). Not ordered: ``summary_rows`` sorts, and the report adds its own ``ORDER BY``."""
     _check_interval(interval)
     category_table = filters.category_id is not None
     table = "analytics_categorystoreday" if category_table else "analytics_storeday"
-    where, params = _where(filters, category_table)
+    where, sales_params = _where(filters, category_table)
     bucket = _bucket_sql(interval, "local_date")
-    sql = (
-        f"SELECT {bucket}, store_id, channel, sum(gross), sum(discounts), sum(refunds), sum(net), sum(units), "
-        f"sum(orders), sum(CASE WHEN channel = 'online' THEN net ELSE 0 END) "
-        f"FROM {table} WHERE {where} GROUP BY 1, 2, 3"
-    )
-    sales = {(_as_date(row[0]), row[1], row[2]): _sales_figures(row[3:]) for row in _fetch(sql, params)}
-    customers = _customer_figures(filters, interval=interval, by_store_channel=True)
-    codes = dict(
-        Store.objects.for_merchant(filters.merchant_id)
-        .filter(pk__in={store_id for _, store_id, _ in sales if store_id is not None})
-        .values_list("pk", "code")
-    )
-    rows = [
-        SummaryRow(
-            period=period,
-            store_code=codes.get(store_id, "") if store_id is not None else "",
-            channel=channel,
-            kpis=_kpis_from(figures, customers.get((period, (store_id, channel))) or CustomerFigures()),
-        )
-        for (period, store_id, channel), figures in sales.items()
-    ]
-    rows.sort(key=lambda row: (row.period, row.store_code, row.channel))
-    return rows
+    customers_sql, customer_params, _ = _customer_figures_sql(filters, interval=interval, by_store_channel=True)
+
+    def ratio(numerator: str, denominator: str, places: int) -> str:
+        return f"CASE WHEN {denominator} = 0 THEN NULL ELSE round({numerator} * 1.0 / {denominator}, {places}) END"
+
+    customers = "coalesce(c.customers, 0)"
+    returning = "coalesce(c.returning_customers, 0)"
+    omnichannel_net = "round(coalesce(c.omnichannel_net, 0), 2)"
+    kpis = {
+        "net_sales": "s.net",
+        "gross_sales": "s.gross",
+        "discounts": "s.discounts",
+        "refunds": "s.refunds",
+        "orders": "s.orders",
+        "average_order_value": ratio("s.net", "s.orders", 2),
+        "units": "s.units",
+        "units_per_order": ratio("s.units", "s.orders", 2),
+        "customers": customers,
+        "returning_customers": returning,
+        "returning_share": ratio(returning, customers, 4),
+        "new_customers": f"{customers} - {returning}",
+        "omnichannel_customers": "coalesce(c.omnichannel, 0)",
+        "omnichannel_sales": omnichannel_net,
+        "omnichannel_sales_share": ratio(omnichannel_net, "s.net", 4),
+        "online_sales": "s.online_net",
+        "online_share": ratio("s.online_net", "s.net", 4),
+    }
+    select = ", ".join(f"{expression} AS {name}" for name, expression in kpis.items())
+    if interval == "day":  # the rollup is unique on (day, store, channel) (and the one category filtered on)
+        sales_sql = f"""
+            SELECT local_date AS period, store_id, channel, gross, discounts, refunds, net,
+                   round(units, 3) AS units, orders, CASE WHEN channel = 'online' THEN net ELSE 0.00 END AS online_net
+            FROM {table} WHERE {where}
+        """  # noqa: S608 - fixed identifiers; values are bound parameters
+    else:
+        sales_sql = f"""
+            SELECT {bucket} AS period, store_id, channel, sum(gross) AS gross, sum(discounts) AS discounts,
+                   sum(refunds) AS refunds, sum(net) AS net, round(sum(units), 3) AS units, sum(orders) AS orders,
+                   CASE WHEN channel = 'online' THEN sum(net) ELSE 0.00 END AS online_net
+            FROM {table} WHERE {where} GROUP BY 1, 2, 3
+        """  # noqa: S608 - fixed identifiers; values are bound parameters
+    sql = f"""
+        SELECT s.period AS period, coalesce(st.code, '') AS store_code, s.channel AS channel, {select}
+        FROM ({sales_sql}) AS s
+        LEFT JOIN ({customers_sql}) AS c
+            ON c.period = s.period AND coalesce(c.store_id, 0) = coalesce(s.store_id, 0) AND c.channel = s.channel
+        LEFT JOIN stores_store AS st ON st.id = s.store_id AND st.merchant_id = %s
+    """  # noqa: S608 - fixed identifiers; values are bound parameters
+    return sql, [*sales_params, *customer_params, filters.merchant_id]
 
 
 # --- internals --------------------------------------------------------------------------------
@@ -563,9 +615,65 @@ def _customer_figures(
 def _customer_figures_query(
     filters: Filters, *, interval: str | None, by_store_channel: bool
 ) -> dict[tuple[date | None, object], CustomerFigures]:
+    sql, params, key_count = _customer_figures_sql(filters, interval=interval, by_store_channel=by_store_channel)
+    result: dict[tuple[date | None, object], CustomerFigures] = {}
+    for row in _fetch_heavy(sql, params):
+        keys, values = row[:key_count], row[key_count:]
+        customers = int(values[0] or 0)
+        if not customers:
+            continue
+        period = _as_date(keys[0]) if interval else None
+        group = tuple(keys[1:] if interval else keys) if by_store_channel else None
+        result[(period, group)] = CustomerFigures(
+            customers=customers,
+            returning=int(values[1] or 0),
+            omnichannel=int(values[2] or 0),
+            omnichannel_net=_money(values[3]),
+            online_only=int(values[4] or 0),
+            online_only_net=_money(values[5]),
+            offline_only=int(values[6] or 0),
+            offline_only_net=_money(values[7]),
+        )
+    return result
+
+
+CUSTOMER_FIGURE_COLUMNS = (
+    "customers",
+    "returning_customers",
+    "omnichannel",
+    "omnichannel_net",
+    "online_only",
+    "online_only_net",
+    "offline_only",
+    "offline_only_net",
+)
+
+
+def _customer_figures_sql(filters: Filters, *, interval: str | None, by_store_channel: bool) -> tuple[str, list, int]:
+    """The distinct-customer figures' SQL: the keys (``period`` when ``interval``, ``store_id`` and ``channel`` when
+    ``by_store_channel``), then ``CUSTOMER_FIGURE_COLUMNS``; with its parameters and the number of key columns."""
     category_table = filters.category_id is not None
     table = "analytics_customercategoryday" if category_table else "analytics_customerday"
     where, params = _where(filters, category_table)
+    figure_names = ", ".join(CUSTOMER_FIGURE_COLUMNS)
+    if interval == "day" and by_store_channel:
+        # One pass: the customer rollups are unique on (day, customer, channel, store) (and category, which the
+        # filter then fixes to one value), so a bucket's customers are its rows with an order: no grouping by
+        # customer. Within one channel nobody is omnichannel; everyone is online-only or offline-only in it.
+        sql = f"""
+            SELECT period, store_id, channel, {figure_names} FROM (
+                SELECT local_date AS period, store_id, channel, count(*) AS customers,
+                       sum(CASE WHEN first_date >= local_date THEN 0 ELSE 1 END) AS returning_customers,
+                       0 AS omnichannel, 0.00 AS omnichannel_net,
+                       CASE WHEN channel = 'online' THEN count(*) ELSE 0 END AS online_only,
+                       CASE WHEN channel = 'online' THEN sum(net) ELSE 0.00 END AS online_only_net,
+                       CASE WHEN channel = 'online' THEN 0 ELSE count(*) END AS offline_only,
+                       CASE WHEN channel = 'online' THEN 0.00 ELSE sum(net) END AS offline_only_net
+                FROM {table} WHERE {where} AND orders > 0
+                GROUP BY 1, 2, 3
+            ) AS day_figures
+        """  # noqa: S608 - fixed identifiers; values are bound parameters
+        return sql, params, 3
     inner_keys, outer_keys = [], []
     if interval:
         inner_keys.append(f"{_bucket_sql(interval, 'local_date')} AS period")
@@ -584,11 +692,17 @@ def _customer_figures_query(
     both = "c.bought_online = 1 AND c.bought_offline = 1"
     online_only = "c.bought_online = 1 AND c.bought_offline = 0"
     offline_only = "c.bought_online = 0 AND c.bought_offline = 1"
+    # Returning: first order before the range, and for a bucket, before the bucket (None counts as returning,
+    # as a customer without a first order row did when this was a join).
     sql = f"""
-        SELECT {outer_select}count(*), sum(CASE WHEN c.first_date >= {threshold} THEN 0 ELSE 1 END),
-               sum(CASE WHEN {both} THEN 1 ELSE 0 END), sum(CASE WHEN {both} THEN c.net ELSE 0 END),
-               sum(CASE WHEN {online_only} THEN 1 ELSE 0 END), sum(CASE WHEN {online_only} THEN c.net ELSE 0 END),
-               sum(CASE WHEN {offline_only} THEN 1 ELSE 0 END), sum(CASE WHEN {offline_only} THEN c.net ELSE 0 END)
+        SELECT {outer_select}count(*) AS customers,
+               sum(CASE WHEN c.first_date >= {threshold} THEN 0 ELSE 1 END) AS returning_customers,
+               sum(CASE WHEN {both} THEN 1 ELSE 0 END) AS omnichannel,
+               sum(CASE WHEN {both} THEN c.net ELSE 0 END) AS omnichannel_net,
+               sum(CASE WHEN {online_only} THEN 1 ELSE 0 END) AS online_only,
+               sum(CASE WHEN {online_only} THEN c.net ELSE 0 END) AS online_only_net,
+               sum(CASE WHEN {offline_only} THEN 1 ELSE 0 END) AS offline_only,
+               sum(CASE WHEN {offline_only} THEN c.net ELSE 0 END) AS offline_only_net
         FROM (
             SELECT {inner_select}customer_id,
                    max(CASE WHEN channel = 'online' AND orders > 0 THEN 1 ELSE 0 END) AS bought_online,
@@ -599,29 +713,8 @@ def _customer_figures_query(
             HAVING max(orders) > 0
         ) AS c
         {outer_group}
-    """
-    # Returning: first order before the range, and for a bucket, before the bucket (None counts as returning,
-    # as a customer without a first order row did when this was a join).
-    rows = _fetch_heavy(sql, [*threshold_params, *params])
-    result: dict[tuple[date | None, object], CustomerFigures] = {}
-    for row in rows:
-        keys, values = row[: len(outer_keys)], row[len(outer_keys) :]
-        customers = int(values[0] or 0)
-        if not customers:
-            continue
-        period = _as_date(keys[0]) if interval else None
-        group = tuple(keys[1:] if interval else keys) if by_store_channel else None
-        result[(period, group)] = CustomerFigures(
-            customers=customers,
-            returning=int(values[1] or 0),
-            omnichannel=int(values[2] or 0),
-            omnichannel_net=_money(values[3]),
-            online_only=int(values[4] or 0),
-            online_only_net=_money(values[5]),
-            offline_only=int(values[6] or 0),
-            offline_only_net=_money(values[7]),
-        )
-    return result
+    """  # noqa: S608 - fixed identifiers; values are bound parameters
+    return sql, [*threshold_params, *params], len(outer_keys)
 
 
 def _where(filters: Filters, table_has_category: bool, *, with_dates: bool = True) -> tuple[str, list]:

@@ -276,7 +276,9 @@ class OrderLinesExport(SqlExport):
     ]
     # The two order-id ranges make the planner expect ~40x too few rows (the ranges' selectivities multiply):
     # it then picks merge joins that sort the whole chunk by product id. Hash joins on a chunk: ~1.5x faster.
-    session_settings = ("enable_mergejoin = off",)
+    # A chunk's sort (~250,000 wide rows) and its order hash table fit in memory with this: at the server's
+    # default 4MB the sort spilled ~40MB to disk and the hash went to two batches (~20% slower per chunk).
+    session_settings = ("enable_mergejoin = off", "work_mem = '256MB'")
 
     def plan(self, cursor, ctx: Context) -> tuple[int | None, list[dict]]:
         where, params = _line_filters(ctx)
@@ -424,15 +426,42 @@ def _kpi_type(name: str, annotation) -> str:
     return MONEY
 
 
-class SalesSummaryExport(RowsExport):
+class SalesSummaryExport(SqlExport, RowsExport):
+    """Period × store × channel with every KPI: ``analytics.selectors.summary_rows_sql``, the very SQL behind
+    ``selectors.summary_rows``, streamed out with ``COPY`` on PostgreSQL (no Python object per row: a two-year day ×
+    store × channel summary is ~200,000 rows of 20 columns). On SQLite (development) ``rows`` builds it instead."""
+
+    # Measured on the 10M-line merchant (two years by day: 207,000 rows out of 2.7M customer-day rows): the customer
+    # aggregate and the two hash tables stay in memory; a parallel plan ran the customer aggregate once in every
+    # worker, and merge joins sorted both sides by a collated text key first (1.6-2.0 s, against 1.5 s like this).
+    session_settings = ("work_mem = '256MB'", "max_parallel_workers_per_gather = 0", "enable_mergejoin = off")
+
     def _kpi_fields(self):
         from analytics.selectors import Kpis
 
         return [(field.name, _kpi_type(field.name, field.type)) for field in dataclasses.fields(Kpis)]
 
-    def columns(self, ctx: Context) -> list[Column]:
-        head = [Column("period", DATE), Column("store_code", TEXT), Column("channel", TEXT)]
-        return head + [Column(name, kind) for name, kind in self._kpi_fields()]
+    def sql_columns_for(self, ctx: Context) -> list[SqlColumn]:
+        head = [
+            SqlColumn("period", DATE, "r.period"),
+            SqlColumn("store_code", TEXT, "r.store_code"),
+            SqlColumn("channel", TEXT, "r.channel"),
+        ]
+        return head + [SqlColumn(name, kind, f"r.{name}") for name, kind in self._kpi_fields()]
+
+    def plan(self, cursor, ctx: Context) -> tuple[int | None, list[dict]]:
+        return None, [{}]  # one statement; its row count is known when it has run
+
+    def query(self, ctx: Context, chunk: dict, *, for_copy: bool, styles: dict | None = None) -> tuple[str, list]:
+        from analytics import selectors
+
+        sql, params = selectors.summary_rows_sql(ctx.filters, interval=ctx.resolved.get("interval") or "day")
+        # The order of ``summary_rows`` (Python sorts strings by code point: so does the "C" collation).
+        return (
+            f"SELECT {self.select_list(ctx, for_copy=for_copy, styles=styles)} FROM ({sql}) AS r "  # noqa: S608 - fixed identifiers; values are bound parameters
+            'ORDER BY r.period, r.store_code COLLATE "C", r.channel COLLATE "C"',
+            params,
+        )
 
     def rows(self, ctx: Context) -> list[tuple]:
         from analytics import selectors

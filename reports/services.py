@@ -476,7 +476,10 @@ def _build(job: ReportJob, path: str) -> tuple[int, int, str, datetime]:
     )
     export = kinds.EXPORTS[job.kind]
     progress = _Progress(job.pk)
-    if isinstance(export, kinds.SqlExport):
+    # A report that can do both (``sales-summary``) streams out of PostgreSQL and builds its rows elsewhere.
+    if isinstance(export, kinds.SqlExport) and (
+        connection.vendor == "postgresql" or not isinstance(export, kinds.RowsExport)
+    ):
         return _build_sql(job, export, ctx, path, progress)
     return _build_rows(job, export, ctx, path, progress)
 

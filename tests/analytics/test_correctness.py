@@ -58,7 +58,7 @@ def assert_matches_oracle(dataset, filters) -> None:
     assert selectors.categories(filters) == oracle.categories(entries, filters)
     assert selectors.hour_by_weekday(filters) == oracle.hour_by_weekday(entries, filters)
     assert selectors.customer_behaviour(filters) == oracle.customer_behaviour(entries, filters)
-    for interval in ("week", "month"):
+    for interval in ("day", "week", "month"):
         assert selectors.summary_rows(filters, interval=interval) == oracle.summary_rows(entries, filters, interval)
     for interval in ("day", "week", "month"):
         assert selectors.new_vs_returning(filters, interval=interval) == oracle.new_vs_returning(
