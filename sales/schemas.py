@@ -42,6 +42,7 @@ from stores.validation import STORE_CODE_MAX_LENGTH
 
 BATCH_MAX_ORDERS = 1000
 ORDER_MAX_LINES = 1000
+ORDER_MAX_REFUNDS = 100
 DEFAULT_SOURCE = "api"
 ZERO = Decimal("0")
 
@@ -153,6 +154,11 @@ class LineIn(_Model):
     returned_at: AwareTimestamp | None = None
 
 
+class RefundIn(_Model):
+    amount: Money
+    refunded_at: AwareTimestamp | None = None
+
+
 class CustomerIn(_Model):
     email: _optional_text(EMAIL_MAX_LENGTH, pattern=EMAIL_PATTERN) = None
     phone: _optional_text(PHONE_MAX_LENGTH) = None
@@ -171,6 +177,7 @@ class OrderIn(_Model):
     currency: Currency
     status: Literal["completed", "pending", "cancelled"] = OrderStatus.COMPLETED.value
     lines: Annotated[list[LineIn], Field(min_length=1, max_length=ORDER_MAX_LINES)]
+    refunds: Annotated[list[RefundIn], Field(max_length=ORDER_MAX_REFUNDS)] = []
     order_discount: Money = ZERO
     tax: Money = ZERO
     shipping: Money = ZERO
@@ -357,6 +364,20 @@ def _order_input(index: int, order: OrderIn) -> OrderInput:
             ref=f"{ref}.lines[{number}]",
         )
         for number, line in enumerate(order.lines)
+    ]
+    # Refunds without item detail: a return line without an SKU whose value given back is the amount.
+    lines += [
+        LineInput(
+            sku="",
+            quantity=ZERO,
+            unit_price=ZERO,
+            kind=LineKind.RETURN.value,
+            name="Refund",
+            occurred_at=refund.refunded_at,
+            amount=_decimal(refund.amount),
+            ref=f"{ref}.refunds[{number}]",
+        )
+        for number, refund in enumerate(order.refunds)
     ]
     identifiers = []
     customer_name = customer_email = ""

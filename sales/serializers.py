@@ -250,6 +250,23 @@ class OrderBatchLineSerializer(serializers.Serializer):
         list_serializer_class = BoundedListSerializer
 
 
+class OrderBatchRefundSerializer(serializers.Serializer):
+    """Money given back without item detail (a goodwill or price-adjustment refund): a return line without an SKU
+    whose value is ``amount``. A return of products is a line of kind ``return`` instead."""
+
+    amount = _money(help_text=f"The merchandise value given back (tax and shipping excluded). {MONEY_HELP}")
+    refunded_at = AwareDateTimeField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="When the refund happened (ISO 8601 with offset); it counts on that local day. Defaults to the "
+        "order's `placed_at`.",
+    )
+
+    class Meta:
+        list_serializer_class = BoundedListSerializer
+
+
 class OrderBatchCustomerSerializer(serializers.Serializer):
     """Who bought: any of these identify the customer across channels (stored hashed, never in clear, except
     the e-mail and name when given)."""
@@ -307,6 +324,13 @@ class OrderBatchOrderSerializer(serializers.Serializer):
         min_length=1,
         max_length=schemas.ORDER_MAX_LINES,
         help_text=f"1 to {schemas.ORDER_MAX_LINES:,} lines: sales and returns.",
+    )
+    refunds = OrderBatchRefundSerializer(
+        many=True,
+        required=False,
+        default=list,
+        max_length=schemas.ORDER_MAX_REFUNDS,
+        help_text=f"Up to {schemas.ORDER_MAX_REFUNDS} refunds without item detail (returns of products are lines).",
     )
     order_discount = _money(
         required=False, default="0", help_text=f"Discount on the whole order, not already on the lines. {MONEY_HELP}"

@@ -227,6 +227,39 @@ def test_a_return_line_and_a_cancelled_order(api_client, merchant, store):
     assert Order.objects.get(merchant=merchant, external_id="CANCELLED").status == "cancelled"
 
 
+def test_a_refund_without_item_detail_counts_on_its_own_day_and_reads_back(api_client, merchant, store):
+    # Given an in-store sale of two tees, then a 5.00 goodwill refund two days later and one on the day
+    refunds = [{"amount": "5.00", "refunded_at": "2024-05-06T10:00:00+02:00"}, {"amount": 1.5}]
+    batch = [order("REF-1", lines=[sale("TEE-1", "2", "19.90")], refunds=refunds)]
+
+    # When it is sent, then sent again
+    first, again = post_batch(api_client, batch), post_batch(api_client, batch)
+
+    # Then it is created once, then unchanged; the refunds are return lines without a product, on their days
+    assert results_of(first) == [(0, "REF-1", "created", [])]
+    assert results_of(again) == [(0, "REF-1", "unchanged", [])]
+    stored = Order.objects.get(merchant=merchant, external_id="REF-1")
+    assert (stored.gross, stored.refunds, stored.net) == (Decimal("39.80"), Decimal("6.50"), Decimal("33.30"))
+    returns = OrderLine.objects.filter(order=stored, kind="return").order_by("line_number")
+    assert [(line.product_id, line.net, str(line.local_date)) for line in returns] == [
+        (None, Decimal("-5.00"), "2024-05-06"),
+        (None, Decimal("-1.50"), str(stored.local_date)),
+    ]
+    read = api_client.get("/api/v1/orders/api/REF-1/").json()
+    assert [(line["kind"], line["sku"], line["net"]) for line in read["lines"]][1:] == [
+        ("return", None, "-5.00"),
+        ("return", None, "-1.50"),
+    ]
+
+
+def test_a_bad_refund_is_named_by_its_json_path(api_client, merchant, store):
+    batch = [order("REF-2", refunds=[{"amount": "1.00"}, {"amount": "-2"}])]
+    assert results_of(post_batch(api_client, batch)) == [
+        (0, "REF-2", "error", [("orders.0.refunds.1.amount", "min_value")])
+    ]
+    assert not Order.objects.filter(merchant=merchant, external_id="REF-2").exists()
+
+
 # --- the body as a whole ------------------------------------------------------------------------
 
 
