@@ -444,3 +444,24 @@ ROLLUP_MODELS = (
     HourDay,
     HourMonth,
 )
+
+
+class PrecomputedAnswer(TenantModel):
+    """A selector answer computed ahead of the first request (``analytics.precompute``: the standard presets,
+    merchant-wide, after each refresh). ``name`` and ``digest`` are those of ``analytics.cache.cached``; the
+    merchant's rows are deleted in the same transaction as any rollup write (``rollups_version_bump``), so a row
+    that exists was computed from the rollups as they are. ``value`` is a pickle written only by the project."""
+
+    merchant = models.ForeignKey("merchants.Merchant", **ROLLUP_MERCHANT)
+    name = models.CharField(max_length=40)
+    digest = models.CharField(max_length=64)
+    value = models.BinaryField()
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "name", "digest"], name="precomputedanswer_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.digest[:8]} of merchant #{self.merchant_id}"

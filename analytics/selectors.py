@@ -22,7 +22,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from analytics.cache import cached
-from analytics.filters import Filters
+from analytics.filters import Filters, Preset
 from catalog.models import Category, Product
 from stores.models import Store
 
@@ -295,7 +295,11 @@ def products(filters: Filters, *, limit: int | None = 20, offset: int = 0) -> li
         ORDER BY sum(net) DESC, product_id{page}
     """
     rows = cached(
-        filters.merchant_id, "products", (_filters_key(filters), limit, offset), lambda: _fetch_heavy(sql, params)
+        filters.merchant_id,
+        "products",
+        (_filters_key(filters), limit, offset),
+        lambda: _fetch_heavy(sql, params),
+        precomputed=_precomputable(filters),
     )
     info = {
         product.pk: product
@@ -596,6 +600,13 @@ def _filters_key(filters: Filters) -> tuple:
     return (filters.date_from, filters.date_to, filters.channel, stores, filters.category_id)
 
 
+def _precomputable(filters: Filters) -> bool:
+    """Whether ``analytics.precompute`` may hold answers for these filters (a preset range, or its comparison,
+    merchant-wide or for one store, any channel): only then is the precomputed table looked at first."""
+    one_store = filters.store_ids is None or len(filters.store_ids) == 1
+    return filters.preset != Preset.CUSTOM and one_store and filters.category_id is None
+
+
 def _customer_figures(
     filters: Filters, *, interval: str | None = None, by_store_channel: bool = False
 ) -> dict[tuple[date | None, object], CustomerFigures]:
@@ -609,6 +620,7 @@ def _customer_figures(
         "customers",
         (_filters_key(filters), interval, by_store_channel),
         lambda: _customer_figures_query(filters, interval=interval, by_store_channel=by_store_channel),
+        precomputed=_precomputable(filters) and not by_store_channel,
     )
 
 

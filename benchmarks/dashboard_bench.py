@@ -2,7 +2,12 @@
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/ .venv/bin/python benchmarks/dashboard_bench.py \
         [--db newretail_bench10m] [--requests 30] [--budget 90] [--skip-http] [--skip-raw | --raw-from FILE]
-        [--skip-profile] [--skip-refresh] [--label TEXT] [--output FILE]
+        [--skip-profile] [--skip-refresh] [--skip-precompute] [--only TEXT] [--label TEXT] [--output FILE]
+
+0. The presets' precompute (``analytics.precompute.presets_precompute``, what ``presets_precompute_task`` runs
+   after every refresh), timed (``--skip-precompute``: leave the stored answers as they are). "Uncached" below is
+   therefore the first request after a refresh *once its precompute has run*; for the seconds in between, the
+   same requests compute live (the figures of ``--skip-precompute`` runs before the precompute existed).
 
 1. Over HTTP: gunicorn (``--workers`` sync workers on 127.0.0.1, a free port, the production settings of
    ``BENCH_ENV`` in ``benchmarks/run.py``, Redis cache on ``BENCH_REDIS_URL``, static files collected into a
@@ -24,7 +29,8 @@
 4. The rollup refresh (``--skip-refresh``): a batch of 1,000 new orders through
    ``sales.ingest.service.orders_ingest``, timed, then the refresh of its dirty days
    (``analytics.tasks.rollups_refresh_task`` run in process), timed with its slowest statements; the batch is
-   then deleted and the refresh run again, so the dataset stays as ``dataset10m.py`` made it.
+   then deleted and the refresh run again, so the dataset stays as ``dataset10m.py`` made it; after each refresh,
+   the precompute it queues, timed.
 
 Results: ``benchmarks/results/dashboard.json``; Markdown tables are printed for ``benchmarks/README.md``.
 Routes or tasks that do not exist yet are reported as such (status and first bytes of the answer), not guessed.
@@ -180,6 +186,7 @@ def measure(path: str, headers: dict, requests: int, flush: bool, budget_s: floa
             break
         timings.append(elapsed)
     result = summarise(timings)
+    result["all_ms"] = [round(value) for value in timings]  # in request order: shows warm-up and outliers
     if failure:
         result["failure"] = failure
     return result
@@ -481,6 +488,7 @@ def refresh_measure(merchant) -> dict:
     result["refresh_queries"] = len(captured.captured_queries)
     result["refresh_slowest"] = slowest(captured.captured_queries, 6, 1500)
     result["dirty_days_left"] = DirtyDay.objects.for_merchant(merchant).count()
+    result["precompute_after_refresh"] = precompute_measure(merchant, force=False)  # what the task queues next
 
     # Back to the dataset as built: delete the batch, refresh its days again (timed too).
     batch = Order.objects.for_merchant(merchant).filter(source=REFRESH_SOURCE)
@@ -491,7 +499,26 @@ def refresh_measure(merchant) -> dict:
     started = time.perf_counter()
     task.apply(args=(merchant.pk,), throw=True)
     result["refresh_after_delete_seconds"] = round(time.perf_counter() - started, 3)
+    result["precompute_after_delete"] = precompute_measure(merchant, force=False)
     return result
+
+
+def precompute_measure(merchant, *, force: bool) -> dict:
+    """``analytics.precompute.presets_precompute`` (what ``presets_precompute_task`` runs after each refresh),
+    timed: the standard presets' answers that the first requests after a refresh read."""
+    try:
+        from analytics.precompute import presets_precompute
+    except ImportError as error:
+        return {"not_measurable": f"analytics.precompute cannot be imported: {error}"}
+    load = os.getloadavg()[0]
+    started = time.perf_counter()
+    outcome = presets_precompute(merchant_id=merchant.pk, force=force)
+    return {
+        "seconds": round(time.perf_counter() - started, 2),
+        "answers": outcome.answers,
+        "steps": outcome.steps,
+        "load_average": round(load, 2),
+    }
 
 
 # --- main -------------------------------------------------------------------------------------------
@@ -509,6 +536,10 @@ def main() -> None:
     parser.add_argument("--skip-refresh", action="store_true")
     parser.add_argument("--skip-profile", action="store_true", help="skip the in-process SQL profile")
     parser.add_argument("--skip-http", action="store_true", help="skip the requests over HTTP")
+    parser.add_argument(
+        "--skip-precompute", action="store_true", help="do not run the presets' precompute before the requests"
+    )
+    parser.add_argument("--only", help="measure only the combinations whose label contains this text")
     parser.add_argument("--label", default="")
     parser.add_argument("--output", default=str(RESULTS / "dashboard.json"))
     args = parser.parse_args()
@@ -555,7 +586,7 @@ def main() -> None:
         line_count = cursor.fetchone()[0]
     cookie = session_cookie(env)
     connection.close()
-    combos = combinations(busiest_store)
+    combos = [combo for combo in combinations(busiest_store) if not args.only or args.only in combo["label"]]
     page_headers = {"Cookie": cookie}
     api_headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
     load_before = os.getloadavg()[0]
@@ -566,6 +597,11 @@ def main() -> None:
     )
     print(f"gunicorn, {args.workers} workers, on {args.db} ({line_count:,} lines)", flush=True)
     flush_cache()
+    # "Uncached" below is the first request after a refresh once the precompute it queues has run: run it now.
+    precompute = None if args.skip_precompute else precompute_measure(merchant, force=True)
+    if precompute:
+        print(f"precompute: {json.dumps(precompute)}", flush=True)
+    connection.close()
     results = []
     server = server_start(env, args.workers) if not args.skip_http else None
     try:
@@ -640,6 +676,7 @@ def main() -> None:
         },
         "server": {"gunicorn_workers": args.workers, "requests_per_mode": args.requests, "budget_s": args.budget},
         "targets": {"page_p95_ms": 150, "api_p95_ms": 50, "refresh_s": 2},
+        "precompute": precompute,
         "combinations": results,
         "profiles": profiles,
         "refresh": refresh,

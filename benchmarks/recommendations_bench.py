@@ -13,7 +13,8 @@
    20% in a store, 10% online), for ``--seconds`` after a warm-up pass that fills the Redis cache; then a cold pass
    (a rule change bumps the cache version before it: every answer is computed again); latency p50/p99 and
    requests/s of each.
-Results are written to ``--output`` (JSON) with the machine's load average before and after.
+Results are written to ``--output`` (JSON) with the machine's load average before and after each pass; the
+passes not run keep their last figures and a re-run pass's previous figures move to ``earlier_runs``.
 """
 
 from __future__ import annotations
@@ -210,18 +211,36 @@ def main() -> None:
     import django
 
     django.setup()
-    results: dict = {
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-        "load_average_before": os.getloadavg(),
-        "merchant": args.merchant,
-    }
+    output = Path(args.output)
+    # Earlier results stay in the file: a pass that is skipped keeps its last figures, a re-run pass moves its
+    # previous figures to "earlier_runs".
+    results: dict = json.loads(output.read_text()) if output.exists() else {}
+    earlier = results.setdefault("earlier_runs", [])
+    results.update(
+        {
+            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+            "merchant": args.merchant,
+        }
+    )
     if not args.skip_compute:
-        results["compute"] = [compute(args.merchant, days) for days in args.window_days]
+        if "compute" in results:
+            earlier.append({"compute": results.pop("compute"), "load_average": results.get("compute_load_average")})
+        runs = []
+        for days in args.window_days:
+            before = os.getloadavg()
+            run = compute(args.merchant, days)
+            run["load_average_before"], run["load_average_after"] = before, os.getloadavg()
+            runs.append(run)
+        results["compute"] = runs
+        results["compute_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     if not args.skip_api:
+        if "api" in results:
+            earlier.append({"api": results.pop("api"), "load_average": results.get("api_load_average")})
+        before = os.getloadavg()
         results["api"] = api(args.merchant, args.seconds, args.clients)
-    results["load_average_after"] = os.getloadavg()
-    Path(args.output).write_text(json.dumps(results, indent=2, default=str) + "\n")
-    print(f"written to {args.output}; load average {results['load_average_before']} → {results['load_average_after']}")
+        results["api_load_average"] = [before, os.getloadavg()]
+    output.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    print(f"written to {args.output}; load average now {os.getloadavg()}")
 
 
 if __name__ == "__main__":

@@ -158,6 +158,8 @@ CELERY_BEAT_SCHEDULE = {
     "sales-idempotency-records-purge": {"task": "sales.idempotency_records_purge", "schedule": 3600.0},
     # One computation per active merchant every 24 h (staff can pin it to a night hour in admin's periodic tasks).
     "recommendations-compute-nightly": {"task": "recommendations.recommendations_compute_nightly", "schedule": 86400.0},
+    # The dashboard's preset answers after each merchant's midnight (presets are relative to its today).
+    "analytics-presets-precompute-due": {"task": "analytics.presets_precompute_due", "schedule": 900.0},
 }
 CELERY_TIMEZONE = "UTC"
 

@@ -2,9 +2,10 @@
 
 Pipeline (``recommendations.services.recommendation_job_run`` drives it and writes the result):
 
-1. ``read_lines``: sale lines of non-cancelled orders in the window, as ``COPY ... TO STDOUT (FORMAT binary)``
-   with fixed-width columns parsed chunk by chunk into numpy arrays (no ORM objects, bounded memory);
-   ``read_customer_orders``: identified customers' orders (customer identity is already merged across channels).
+1. ``read_baskets_postgresql``: ``COPY ... TO STDOUT (FORMAT binary)`` of fixed-width columns parsed chunk by
+   chunk into numpy arrays (no ORM objects, bounded memory): (order, product) of the window's sale lines and,
+   once per non-cancelled order, its channel, store, day, time and customer (identity already merged across
+   channels); each line takes its order's values (a line of a cancelled order finds none and is dropped).
 2. ``learn``: a basket × product 0/1 matrix (scipy CSR; baskets with more than ``max_basket_items`` distinct
    products are skipped as bulk purchases); pair counts ``Xᵀ·X`` per channel and per store, summed for the
    wider scopes (offline = Σ stores, all = online + offline: each basket is counted once); score = cosine with
@@ -38,7 +39,7 @@ EPOCH = dt.date(2000, 1, 1)  # PostgreSQL's own date epoch: day numbers are "loc
 COPY_HEADER_SIZE = 19  # "PGCOPY\n\377\r\n\0" + flags (int32) + header extension length (int32, 0)
 PARSE_CHUNK_BYTES = 32 * 1024 * 1024
 PIPE_CHUNK_BYTES = 4 * 1024 * 1024
-READ_PARTS = 2  # parallel reads of the lines table (one per core of a worker)
+READ_PARTS = 2  # parallel reads of the lines table and of the orders table (one per core of a worker)
 
 
 @dataclass(frozen=True)
@@ -195,39 +196,91 @@ class PsqlSource:
         return parser.result()
 
 
-LINE_COLUMNS = [("order", ">i8"), ("product", ">i4"), ("store", ">i4"), ("online", ">i2"), ("day", ">i2")]
-ORDER_COLUMNS = [("order", ">i8"), ("customer", ">i8"), ("placed", ">i8"), ("cancelled", ">i2")]
+# Lines: only (order, product); everything else a line needs is its order's (a sale line has its order's
+# channel, store and local day), read once per order instead of once per line. Values in PostgreSQL's own binary
+# form, no per-row conversion in SQL: a timestamptz is int8 microseconds and a date int4 days since 2000-01-01.
+LINE_COLUMNS = [("order", ">i8"), ("product", ">i8")]
+ORDER_COLUMNS = [
+    ("order", ">i8"),
+    ("customer", ">i8"),
+    ("placed", ">i8"),
+    ("store", ">i8"),
+    ("day", ">i4"),
+    ("online", "u1"),
+]
+PG_EPOCH_SECONDS = int(dt.datetime(2000, 1, 1, tzinfo=dt.UTC).timestamp())
+
+
+def _ctid_range(alias: str, blocks: tuple[int, int | None] | None) -> str:
+    """The condition "the row is in blocks [low, high)" (a plain sequential scan of that part of the table)."""
+    if blocks is None:
+        return ""
+    low, high = blocks
+    condition = f" AND {alias}.ctid >= '({int(low)},0)'::tid"
+    if high is not None:
+        condition += f" AND {alias}.ctid < '({int(high)},0)'::tid"
+    return condition
 
 
 def _lines_sql(merchant_id: int, start: dt.date, end: dt.date, blocks: tuple[int, int | None] | None = None) -> str:
-    ctid = ""
-    if blocks is not None:
-        low, high = blocks
-        ctid = f" AND l.ctid >= '({int(low)},0)'::tid"
-        if high is not None:
-            ctid += f" AND l.ctid < '({int(high)},0)'::tid"
+    ctid = _ctid_range("l", blocks)
     # Values inlined (psql takes no parameters): ints and ISO dates only.
     return (
-        "SELECT l.order_id, l.product_id::int4, COALESCE(l.store_id, 0)::int4,"  # noqa: S608
-        f" (l.channel = 'online')::int4::int2, (l.local_date - DATE '{start.isoformat()}')::int2"
-        f" FROM sales_orderline l WHERE l.merchant_id = {int(merchant_id)} AND l.kind = 'sale'"
+        "SELECT l.order_id, l.product_id FROM sales_orderline l"  # noqa: S608
+        f" WHERE l.merchant_id = {int(merchant_id)} AND l.kind = 'sale'"
         f" AND l.product_id IS NOT NULL AND l.local_date >= DATE '{start.isoformat()}'"
         f" AND l.local_date <= DATE '{end.isoformat()}'{ctid}"
     )
 
 
-def _orders_sql(merchant_id: int, start: dt.date, end: dt.date) -> str:
-    """Identified customers' orders (bought later) and cancelled orders (their lines are dropped), one scan."""
+def _orders_sql(merchant_id: int, start: dt.date, end: dt.date, blocks: tuple[int, int | None] | None = None) -> str:
+    """Every non-cancelled order of the window (a line whose order is not read is dropped): the lines' channel,
+    store and day, and identified customers (bought later), one scan."""
     return (
-        "SELECT o.id, COALESCE(o.customer_id, 0), EXTRACT(EPOCH FROM o.placed_at)::int8,"  # noqa: S608
-        " (o.status = 'cancelled')::int4::int2 FROM sales_order o"
+        "SELECT o.id, COALESCE(o.customer_id, 0), o.placed_at, COALESCE(o.store_id, 0), o.local_date,"  # noqa: S608
+        " o.channel = 'online' FROM sales_order o"
         f" WHERE o.merchant_id = {int(merchant_id)} AND o.local_date >= DATE '{start.isoformat()}'"
-        f" AND o.local_date <= DATE '{end.isoformat()}' AND (o.customer_id IS NOT NULL OR o.status = 'cancelled')"
+        f" AND o.local_date <= DATE '{end.isoformat()}' AND o.status <> 'cancelled'{_ctid_range('o', blocks)}"
     )
 
 
-def _lines_from(arrays: dict[str, np.ndarray]) -> Lines:
-    return Lines(arrays["order"], arrays["product"], arrays["store"], arrays["online"], arrays["day"])
+def _join_orders(
+    line_arrays: dict[str, np.ndarray], order_arrays: dict[str, np.ndarray], start: dt.date
+) -> tuple[Lines, CustomerOrders]:
+    """Lines with their order's store, channel and day; lines of an order not read (cancelled, or not seen by
+    the separate orders read) dropped. Identified customers' orders."""
+    ids = order_arrays["order"]
+    row = np.arange(len(ids), dtype=np.int32)
+    line_orders = line_arrays["order"]
+    if len(ids) and int(ids.max()) - int(ids.min()) <= 4 * len(ids) + 1_000_000:
+        # The usual case (a merchant's order ids are dense enough): one lookup table, one gather per line.
+        low = int(ids.min())
+        lookup = np.full(int(ids.max()) - low + 2, -1, dtype=np.int32)  # the last slot: "not an order read"
+        lookup[ids - low] = row
+        position = lookup[np.clip(line_orders - low, -1, len(lookup) - 1)]
+    else:
+        orders = _Index(ids)
+        row_of_code = np.empty(len(orders), dtype=np.int32)
+        row_of_code[orders.codes] = row  # order ids are unique: one row per code
+        code = orders.find(line_orders)
+        position = np.where(code >= 0, row_of_code[np.maximum(code, 0)], -1) if len(row_of_code) else code
+    keep = position >= 0
+    position = position[keep]
+    first_day = (start - EPOCH).days
+    lines = Lines(
+        line_arrays["order"][keep],
+        line_arrays["product"][keep].astype(np.int32),
+        order_arrays["store"].astype(np.int32)[position],
+        order_arrays["online"].astype(np.int16)[position],
+        (order_arrays["day"] - first_day).astype(np.int16)[position],
+    )
+    identified = order_arrays["customer"] != 0
+    customer_orders = CustomerOrders(
+        order_arrays["order"][identified],
+        order_arrays["customer"][identified],
+        order_arrays["placed"][identified] // 1_000_000 + PG_EPOCH_SECONDS,
+    )
+    return lines, customer_orders
 
 
 def read_baskets_postgresql(
@@ -236,43 +289,44 @@ def read_baskets_postgresql(
     """Sale lines (with a product) of non-cancelled orders whose local day is in [start, end], and identified
     customers' non-cancelled orders of the same days.
 
-    With ``psql`` the lines table is read in ``READ_PARTS`` block ranges (``ctid``: each a plain sequential scan
-    of its part) by as many ``psql`` processes at once, while a third reads the orders; otherwise one stream
+    With ``psql`` the lines table and the orders table are each read in ``READ_PARTS`` block ranges (``ctid``:
+    each a plain sequential scan of its part), all by as many ``psql`` processes at once; otherwise one stream
     after the other through the connection. The reads are separate snapshots: a sale ingested meanwhile may be
-    in one and not the other, which is harmless for statistics.
+    in one and not the other (its lines are then left out), which is harmless for statistics.
     """
     clock = time.perf_counter()
     if psql is not None:
         with raw_connection.cursor() as cursor:
-            cursor.execute("SELECT pg_relation_size('sales_orderline') / current_setting('block_size')::int8")
-            blocks = int(cursor.fetchone()[0])
-        bounds = [blocks * part // READ_PARTS for part in range(READ_PARTS)]
-        ranges = [(bounds[i], bounds[i + 1] if i + 1 < READ_PARTS else None) for i in range(READ_PARTS)]
-        with ThreadPoolExecutor(max_workers=READ_PARTS + 1) as pool:
-            orders_future = pool.submit(psql.copy_arrays, _orders_sql(merchant_id, start, end), ORDER_COLUMNS)
-            parts = [
-                pool.submit(psql.copy_arrays, _lines_sql(merchant_id, start, end, blocks=r), LINE_COLUMNS)
-                for r in ranges
+            cursor.execute(
+                "SELECT pg_relation_size('sales_orderline') / current_setting('block_size')::int8,"
+                " pg_relation_size('sales_order') / current_setting('block_size')::int8"
+            )
+            line_blocks, order_blocks = (int(value) for value in cursor.fetchone())
+
+        def ranges(blocks: int) -> list[tuple[int, int | None]]:
+            bounds = [blocks * part // READ_PARTS for part in range(READ_PARTS)]
+            return [(bounds[i], bounds[i + 1] if i + 1 < READ_PARTS else None) for i in range(READ_PARTS)]
+
+        with ThreadPoolExecutor(max_workers=2 * READ_PARTS) as pool:
+            order_futures = [
+                pool.submit(psql.copy_arrays, _orders_sql(merchant_id, start, end, blocks=r), ORDER_COLUMNS)
+                for r in ranges(order_blocks)
             ]
-            line_parts = [future.result() for future in parts]
-            order_arrays = orders_future.result()
+            line_futures = [
+                pool.submit(psql.copy_arrays, _lines_sql(merchant_id, start, end, blocks=r), LINE_COLUMNS)
+                for r in ranges(line_blocks)
+            ]
+            order_parts = [future.result() for future in order_futures]
+            line_parts = [future.result() for future in line_futures]
+        order_arrays = {name: np.concatenate([part[name] for part in order_parts]) for name, _ in ORDER_COLUMNS}
         line_arrays = {name: np.concatenate([part[name] for part in line_parts]) for name, _ in LINE_COLUMNS}
-        del line_parts
+        del line_parts, order_parts
     else:
         line_arrays = _copy_arrays(raw_connection, _lines_sql(merchant_id, start, end), [], LINE_COLUMNS)
         order_arrays = _copy_arrays(raw_connection, _orders_sql(merchant_id, start, end), [], ORDER_COLUMNS)
     read_seconds = time.perf_counter() - clock
-    lines = _lines_from(line_arrays)
-    del line_arrays
-    cancelled = order_arrays["cancelled"].astype(bool)
-    if cancelled.any():
-        cancelled_ids = np.sort(order_arrays["order"][cancelled])
-        position = np.minimum(np.searchsorted(cancelled_ids, lines.order), len(cancelled_ids) - 1)
-        lines = lines.take(cancelled_ids[position] != lines.order)
-    identified = ~cancelled & (order_arrays["customer"] != 0)
-    orders = CustomerOrders(
-        order_arrays["order"][identified], order_arrays["customer"][identified], order_arrays["placed"][identified]
-    )
+    lines, orders = _join_orders(line_arrays, order_arrays, start)
+    del line_arrays, order_arrays
     return (
         lines,
         orders,
@@ -314,10 +368,6 @@ class SuggestionTable:
     products_with_suggestions: int = 0
     store_scopes: int = 0
     timings: dict[str, float] = field(default_factory=dict)
-    # Bought later: (product ids, share of customers' later orders with it) and (product ids, customers with it
-    # in an earlier order): the popularity prior and the denominators of the evaluation's ranking.
-    later_prior: tuple[np.ndarray, np.ndarray] | None = None
-    later_bases: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def rows(self) -> int:
@@ -371,6 +421,7 @@ class _Index:
         if len(ids) == 0:
             self.values = np.empty(0, dtype=np.int64)
             self.codes = np.empty(0, dtype=np.int32)
+            self._low, self._lookup = None, None
             return
         low, high = int(ids.min()), int(ids.max())
         if high - low <= 4 * len(ids) + 1_000_000:
@@ -757,10 +808,6 @@ def _learn_later(
     )
     n_earlier = np.bincount(earlier_items % n_products, minlength=n_products)
     n_later = np.bincount(later_items % n_products, minlength=n_products)
-    seen = np.flatnonzero(n_later)
-    table.later_prior = (partner_ids[seen], n_later[seen] / customers)
-    seen = np.flatnonzero(n_earlier)
-    table.later_bases = (partner_ids[seen], n_earlier[seen])
     rows_, cols, rank, score, support, confidence, lift = _top_pairs(
         counts,
         n_earlier,

@@ -12,8 +12,10 @@
   with bestsellers of that scope); the baseline is the bestsellers of that same scope. Both leave out the other
   items already in the basket. Hit-rate@10 (held-out item in the 10) and MRR, overall and per channel.
 - Bought later: each identified customer whose first order in the test period follows one of their orders
-  within 90 days before it: the model ranks by the summed bought-later scores of that earlier order's products
-  (filled with bestsellers), the baseline is the bestsellers; recall@10 of the next order's products.
+  within 90 days before it: the model lists the two best bought-later partners of every product of that earlier
+  order (every product's first partner, then every product's second), then the best partner of every product
+  of the customer's other orders of the 30 days before the visit (most recent first), then bestsellers; the baseline
+  is the bestsellers; recall@10 of the next order's products.
 - Coverage: share of the sellable catalogue (active, not placeholder) the model suggests at all.
 Below ``MIN_CASES`` (200) test cases a metric is reported as "not enough data" (None), never as a number.
 """
@@ -39,7 +41,8 @@ TOP_K = 10
 TEST_SHARE = 0.2
 MAX_CASES = 100_000  # seeded sample beyond this: the numbers are stable long before
 SEED = 20260601
-ALPHA = 10.0  # weight of the popularity prior in the bought-later ranking (pseudo-customers)
+LAST_ORDER_PARTNERS = 2  # bought-later partners taken per product of the customer's last order
+HISTORY_DAYS = 30  # the customer's other orders of these days before the visit add their best partner
 
 
 @dataclass(frozen=True)
@@ -126,13 +129,13 @@ def _ranked_lists(table: compute.SuggestionTable, kind: str) -> dict[tuple[str, 
     return result
 
 
-def _supports(table: compute.SuggestionTable, kind: str) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """{product: (partner ids, supports)} of the "all" list of ``kind``."""
+def _partners(table: compute.SuggestionTable, kind: str) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """{product: (partner ids, scores), by rank} of the "all" list of ``kind``."""
     for group in table.groups:
         if group.kind == kind and group.scope == SuggestionScope.ALL:
             result = {}
             order = np.lexsort((group.rank, group.product))
-            products, partners, scores = group.product[order], group.partner[order], group.support[order]
+            products, partners, scores = group.product[order], group.partner[order], group.score[order]
             if len(products):
                 starts = np.r_[0, np.flatnonzero(np.diff(products)) + 1]
                 for start, stop in zip(starts, np.r_[starts[1:], len(products)], strict=True):
@@ -294,10 +297,26 @@ def _evaluate_together(table: compute.SuggestionTable, test: compute.Lines, para
     return results
 
 
+def _later_candidates(later: dict, products, depth: int) -> list[int]:
+    """The best ``depth`` bought-later partners of each of ``products``: every product's first, then every
+    product's second, ... (within a rank, the stronger pair first)."""
+    ranked = []
+    for product in products:
+        partners, scores = later.get(product, (None, None))
+        if partners is not None:
+            ranked += [
+                (rank, -score, partner)
+                for rank, (partner, score) in enumerate(
+                    zip(partners[:depth].tolist(), scores[:depth].tolist(), strict=True)
+                )
+            ]
+    return [partner for _, _, partner in sorted(ranked)]
+
+
 def _evaluate_later(
     table: compute.SuggestionTable, lines: compute.Lines, orders: compute.CustomerOrders, split_epoch: float, params
 ) -> LaterResult:
-    later = _supports(table, SuggestionKind.BOUGHT_LATER)
+    later = _partners(table, SuggestionKind.BOUGHT_LATER)
     bestsellers = _ranked_lists(table, SuggestionKind.BESTSELLER).get((SuggestionScope.ALL, None), {}).get(0)
     bestsellers = bestsellers if bestsellers is not None else np.empty(0, dtype=np.int64)
     # Products of every order, for the orders that matter.
@@ -313,39 +332,39 @@ def _evaluate_later(
     index = index[(~is_test[index - 1]) & (placed[index] - placed[index - 1] <= params.later_days * 86400)]
     if len(index) == 0:
         return LaterResult(0, None, None)
-    wanted = np.r_[order_ids[index], order_ids[index - 1]]
+    # The customer's orders before the visit: the last one, and the others of the ``HISTORY_DAYS`` before the
+    # visit (most recent first). The visit's time is known when the customer is recognised; its basket is not.
+    history: list[list[int]] = []
+    for position in index.tolist():
+        recent = [position - 1]
+        earlier = position - 2
+        while (
+            earlier >= 0
+            and customer[earlier] == customer[position]
+            and placed[position] - placed[earlier] <= HISTORY_DAYS * 86400
+        ):
+            recent.append(earlier)
+            earlier -= 1
+        history.append(recent)
+    wanted = np.r_[order_ids[index], order_ids[np.concatenate([np.array(h) for h in history])]]
     keep = np.isin(lines.order, wanted)
     by_order: dict[int, set[int]] = {}
     for order_id, product in zip(lines.order[keep].tolist(), lines.product[keep].tolist(), strict=True):
         by_order.setdefault(order_id, set()).add(product)
-    # Rank by the smoothed probability that the next order holds b given the earlier order's products a:
-    # sum over a of (customers a→b + ALPHA·p_b) / (customers with a + ALPHA), p_b the share of later orders with
-    # b. A learnt pair only outranks a popular product when its evidence is stronger than popularity.
-    prior = dict(zip(*(a.tolist() for a in table.later_prior), strict=True)) if table.later_prior else {}
-    bases = dict(zip(*(a.tolist() for a in table.later_bases), strict=True)) if table.later_bases else {}
-    popular_prior = [(product, prior.get(product, 0.0)) for product in bestsellers[: 5 * TOP_K].tolist()]
     cases = 0
     recall = popularity = 0.0
     top_popular = [int(v) for v in bestsellers[:TOP_K]]
-    for position in index.tolist():
+    for position, recent in zip(index.tolist(), history, strict=True):
         nxt = by_order.get(int(order_ids[position]))
         before = by_order.get(int(order_ids[position - 1]))
         if not nxt or not before:
             continue
-        totals: dict[int, float] = {}
-        for product in before:
-            base = bases.get(product, 0) + ALPHA
-            partners, supports = later.get(product, (None, None))
-            learnt = {}
-            if partners is not None:
-                learnt = dict(zip(partners.tolist(), supports.tolist(), strict=True))
-            for partner, support in learnt.items():
-                totals[partner] = totals.get(partner, 0.0) + (support + ALPHA * prior.get(partner, 0.0)) / base
-            for partner, share in popular_prior:
-                if partner not in learnt:
-                    totals[partner] = totals.get(partner, 0.0) + ALPHA * share / base
-        ranked = sorted(totals, key=lambda p: (-totals[p], p))
-        model = _top([ranked, top_popular], set())
+        model = _top(
+            [_later_candidates(later, before, LAST_ORDER_PARTNERS)]
+            + [_later_candidates(later, by_order.get(int(order_ids[o]), ()), 1) for o in recent[1:]]
+            + [top_popular],
+            set(),
+        )
         cases += 1
         recall += len(nxt.intersection(model)) / len(nxt)
         popularity += len(nxt.intersection(top_popular)) / len(nxt)

@@ -10,7 +10,10 @@ On PostgreSQL (production, tests, benchmarks):
    their categories); ``COPY`` the orders into a temporary staging table; one
    ``INSERT ... SELECT ... ORDER BY source, external_id ON CONFLICT DO UPDATE ... WHERE content_hash IS DISTINCT
    FROM ... RETURNING`` (sorted, so two overlapping batches lock rows in the same order: no deadlock); one
-   ``DELETE`` of the replaced lines (returning their days); one ``COPY`` of the new lines.
+   ``DELETE`` of the replaced lines (returning them); one ``COPY`` of the new lines. When the batch updates
+   stored orders, their previous version is read first (``SELECT ... FOR UPDATE``, same order): the days marked
+   for the rollups are then only those whose figures an update can change (:func:`_collect_dates`), e.g. a
+   refund added to an old order marks the refund's day, not the sale's.
 
 Elsewhere (SQLite in development) the same steps go through the ORM (``bulk_create``/``bulk_update``), without
 the concurrency guarantees.
@@ -19,6 +22,7 @@ the concurrency guarantees.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -364,6 +368,7 @@ def _orders_write_postgres(merchant_id, orders, existing, job_id) -> WriteResult
         cursor.execute(CREATE_STAGE_SQL)
         with cursor.copy(f"COPY {STAGE_TABLE} ({_columns}) FROM STDIN") as copy:
             copy.write(_orders_copy_text(orders, job_id))
+        prior = _orders_prior(cursor, merchant_id, [existing[key].id for key in sorted(by_key) if key in existing])
         cursor.execute(UPSERT_SQL, [merchant_id])
         written = cursor.fetchall()
         updated_ids = []
@@ -371,19 +376,11 @@ def _orders_write_postgres(merchant_id, orders, existing, job_id) -> WriteResult
             result.orders[(source, external_id)] = (order_id, "created" if inserted else "updated")
             if not inserted:
                 updated_ids.append(order_id)
+        replaced: dict[int, list[tuple]] = {}
         if updated_ids:
-            cursor.execute(
-                """
-                WITH deleted AS (
-                    DELETE FROM sales_orderline
-                    WHERE merchant_id = %s AND order_id = ANY(%s::bigint[])
-                    RETURNING local_date
-                )
-                SELECT DISTINCT local_date FROM deleted
-                """,
-                [merchant_id, int_array(updated_ids)],
-            )
-            result.dates.update(day for (day,) in cursor.fetchall())
+            cursor.execute(REPLACED_LINES_DELETE_SQL, [merchant_id, int_array(updated_ids)])
+            for order_id, *line in cursor.fetchall():
+                replaced.setdefault(order_id, []).append(tuple(line))
         with cursor.copy(f"COPY sales_orderline ({', '.join(LINE_COLUMNS)}) FROM STDIN") as copy:
             written_orders = [(order_id, by_key[key]) for key, (order_id, _) in result.orders.items()]
             for start in range(0, len(written_orders), COPY_CHUNK_ORDERS):
@@ -403,8 +400,53 @@ def _orders_write_postgres(merchant_id, orders, existing, job_id) -> WriteResult
             )
             for source, external_id, order_id in cursor.fetchall():
                 result.orders[(source, external_id)] = (order_id, "unchanged")
-    _collect_dates(result, by_key, existing)
+    _collect_dates(result, by_key, existing, prior, replaced)
     return result
+
+
+# What a line contributes to the rollups besides its order (``analytics.services``: money, units, product, day,
+# local hour of ``occurred_at`` in its store's zone, channel, store). Equal tuples: equal contributions.
+ROLLUP_LINE_COLUMNS = (
+    "local_date", "kind", "product_id", "quantity", "unit_price", "gross", "discount", "net", "occurred_at",
+    "channel", "store_id",
+)  # fmt: skip
+# The same for the order: cancelled orders count nothing; customer, day, moment, channel, store and the
+# order-level discount are on its rollup rows.
+ROLLUP_ORDER_COLUMNS = ("status", "customer_id", "local_date", "placed_at", "channel", "store_id", "discounts")
+_line_columns, _order_columns = ", ".join(ROLLUP_LINE_COLUMNS), ", ".join(ROLLUP_ORDER_COLUMNS)
+REPLACED_LINES_DELETE_SQL = f"""
+DELETE FROM sales_orderline WHERE merchant_id = %s AND order_id = ANY(%s::bigint[])
+RETURNING order_id, {_line_columns}
+"""  # noqa: S608 (constant identifiers only)
+PRIOR_ORDERS_SQL = f"""
+SELECT id, {_order_columns} FROM sales_order
+WHERE merchant_id = %s AND id = ANY(%s::bigint[]) ORDER BY source, external_id FOR UPDATE
+"""  # noqa: S608 (constant identifiers only)
+
+
+def _orders_prior(cursor, merchant_id: int, order_ids: list[int]) -> dict[int, tuple]:
+    """The stored version of the orders the batch updates (``ROLLUP_ORDER_COLUMNS`` by id), locked until
+    commit: nothing changes them between this read and the upsert (same lock order as the upsert). Taken before
+    the upsert's locks on the batch's new orders: two overlapping batches that both update and create orders can
+    now deadlock; PostgreSQL aborts one and ``orders_write_prepared`` retries it (``_retrying``)."""
+    if not order_ids:
+        return {}
+    cursor.execute(PRIOR_ORDERS_SQL, [merchant_id, int_array(order_ids)])
+    return {order_id: _rollup_order(*values) for order_id, *values in cursor.fetchall()}
+
+
+def _rollup_order(status, customer_id, local_date, placed_at, channel, store_id, discounts) -> tuple:
+    return (status == "cancelled", customer_id, local_date, placed_at, channel, store_id, discounts)
+
+
+def _rollup_lines(order: PreparedOrder) -> list[tuple]:
+    return [
+        (
+            line.local_date, line.kind, line.product_id, line.quantity, line.unit_price, line.gross,
+            line.discount, line.net, line.occurred_at, order.channel, order.store_id,
+        )
+        for line in order.lines
+    ]  # fmt: skip
 
 
 # COPY text format, written by hand: ~3x faster than psycopg's write_row for these rows, which matters at
@@ -464,15 +506,39 @@ def _lines_copy_text(merchant_id: int, orders: Sequence[tuple[int, PreparedOrder
     return "\n".join(rows).encode()
 
 
-def _collect_dates(result: WriteResult, by_key, existing) -> None:
-    for key, (_, outcome) in result.orders.items():
+def _collect_dates(result: WriteResult, by_key, existing, prior=None, replaced=None) -> None:
+    """The local days whose rollups the written orders change. A new order: its day and its lines' days. An
+    updated one: every day of its old and new version; or, when its previous version was read (``prior``, with
+    ``replaced``: its old lines, PostgreSQL) and its order-level figures are unchanged, only the days whose
+    lines differ (a refund added to an old order: the refund's day)."""
+    prior = prior or {}
+    for key, (order_id, outcome) in result.orders.items():
         if outcome == "unchanged":
             continue
         order = by_key[key]
+        if outcome == "updated" and order_id in prior:
+            old_lines = replaced.get(order_id, []) if replaced is not None else None
+            now = _rollup_order(order.status, order.customer_id, order.local_date, order.placed_at,
+                                order.channel, order.store_id, order.discounts)  # fmt: skip
+            if old_lines is not None and prior[order_id] == now:
+                before, after = Counter(old_lines), Counter(_rollup_lines(order))
+                result.dates.update(
+                    day for day in {line[0] for line in (*before, *after)}
+                    if _lines_of(before, day) != _lines_of(after, day)
+                )  # fmt: skip
+                continue
+            result.dates.add(prior[order_id][2])
+            result.dates.update(line[0] for line in (old_lines or ()))
         result.dates.add(order.local_date)
         result.dates.update(line.local_date for line in order.lines)
         if key in existing:
             result.dates.add(existing[key].local_date)
+        if replaced is not None:
+            result.dates.update(line[0] for line in replaced.get(order_id, ()))
+
+
+def _lines_of(lines: Counter, day: date) -> Counter:
+    return Counter({line: count for line, count in lines.items() if line[0] == day})
 
 
 def _orders_write_orm(merchant_id, orders, existing, job_id) -> WriteResult:

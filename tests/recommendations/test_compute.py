@@ -172,3 +172,36 @@ def test_the_parallel_psql_read_returns_the_same_arrays_as_the_connection(mercha
     assert sorted(parallel_orders.order.tolist()) == sorted(single_orders.order.tolist())
     assert len(parallel_orders.order) == 80
     assert set(timings) == {"read", "filter"}
+
+
+@pytest.mark.parametrize("gap", [1, 10_000_000], ids=["dense order ids", "sparse order ids"])
+def test_each_line_takes_its_orders_store_channel_and_day(gap):
+    # Given three orders read (ids 1·gap, 2·gap, 3·gap; the cancelled order 4·gap is not read) and their lines
+    start = dt.date(2026, 1, 1)
+    first_day = (start - compute.EPOCH).days
+    ids = np.array([1, 2, 3], dtype=np.int64) * gap
+    orders = {
+        "order": ids,
+        "customer": np.array([0, 7, 8], dtype=np.int64),
+        "placed": np.array([0, 86_400_000_000, 2 * 86_400_000_000], dtype=np.int64),  # µs since 2000-01-01
+        "store": np.array([0, 5, 6], dtype=np.int64),
+        "day": np.array([first_day, first_day + 3, first_day + 9], dtype=np.int32),
+        "online": np.array([1, 0, 0], dtype=np.uint8),
+    }
+    lines = {
+        "order": np.array([3, 1, 4, 3, 2, 0], dtype=np.int64) * gap + np.array([0, 0, 0, 0, 0, 5]),
+        "product": np.array([30, 10, 40, 31, 20, 99], dtype=np.int64),
+    }
+    # When they are joined
+    joined, customer_orders = compute._join_orders(lines, orders, start)
+    # Then lines of orders not read are dropped, the others have their order's attributes
+    assert joined.order.tolist() == [3 * gap, 1 * gap, 3 * gap, 2 * gap]
+    assert joined.product.tolist() == [30, 10, 31, 20]
+    assert joined.store.tolist() == [6, 0, 6, 5]
+    assert joined.online.tolist() == [0, 1, 0, 0]
+    assert joined.day.tolist() == [9, 0, 9, 3]
+    # And the identified customers' orders, placed in seconds since the Unix epoch
+    epoch_2000 = int(dt.datetime(2000, 1, 1, tzinfo=dt.UTC).timestamp())
+    assert customer_orders.order.tolist() == [2 * gap, 3 * gap]
+    assert customer_orders.customer.tolist() == [7, 8]
+    assert customer_orders.placed.tolist() == [epoch_2000 + 86_400, epoch_2000 + 2 * 86_400]

@@ -128,3 +128,41 @@ def test_the_default_split_leaves_the_last_fifth_of_baskets_for_the_test():
     zeros = np.zeros(20, dtype=np.int32)
     lines = compute.Lines(order, zeros, zeros, zeros.astype(np.int16), day)
     assert default_split_date(lines, dt.date(2026, 1, 1)) == dt.date(2026, 1, 9)
+
+
+def test_bought_later_ranks_from_the_last_order_and_the_customers_recent_orders(merchant):
+    """Learning: 300 customers buy X then Y; 100 buy P then Q and 60 P then R (R is P's second partner); 12 fillers
+    in 350 baskets each are the bestsellers (Y, Q, R are not among them). Test, 100 customers per group:
+    G1 X 20 days before the split, an unrelated W 3 days before it, Y 5 days after it (X is within the 30 days
+    before that visit); G2 P 3 days before the split, then R; G3 as G1 with X 40 days before the split (45 before
+    the visit: too old to count)."""
+    product = {
+        sku: Product.objects.create(merchant=merchant, sku=sku, name=sku, price=PRICE)
+        for sku in ["X", "Y", "W", "P", "Q", "R"] + [f"F{i}" for i in range(12)]
+    }
+    learn_day = SPLIT - dt.timedelta(days=80)
+    baskets = []
+    for i in range(12):
+        baskets += [(learn_day, "online", None, [product[f"F{i}"]]) for _ in range(350)]
+    for first, then, count in (("X", "Y", 300), ("P", "Q", 100), ("P", "R", 60)):
+        for _ in range(count):
+            customer = Customer.objects.create(merchant=merchant)
+            baskets += [(learn_day, "online", customer, [product[first]])]
+            baskets += [(learn_day + dt.timedelta(days=10), "online", customer, [product[then]])]
+    visit = SPLIT + dt.timedelta(days=5)
+    for orders in (
+        [(20, "X"), (3, "W"), (-5, "Y")],  # G1
+        [(3, "P"), (-5, "R")],  # G2
+        [(40, "X"), (3, "W"), (-5, "Y")],  # G3
+    ):
+        for _ in range(100):
+            customer = Customer.objects.create(merchant=merchant)
+            baskets += [(SPLIT - dt.timedelta(days=days), "online", customer, [product[sku]]) for days, sku in orders]
+    write_orders(merchant, baskets)
+
+    report = recommendations_evaluate(merchant=merchant, split_date=SPLIT, today=TODAY)
+
+    # G1 found through X, within 30 days of the visit (X's best partner is Y: 300 customers, W only 200);
+    # G2 through P's second partner; G3 not (X too old, W leads nowhere, Y is not a bestseller).
+    assert visit == SPLIT + dt.timedelta(days=5)
+    assert (report.later.cases, report.later.recall, report.later.popularity_recall) == (300, round(2 / 3, 4), 0.0)
