@@ -1,21 +1,25 @@
 """Benchmark of GET /api/v1/recommendations/ over HTTP: gunicorn (2 sync workers by default) and wrk.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/nr_bench_reco REDIS_URL=redis://127.0.0.1:6379/12 \\
-        .venv/bin/python benchmarks/recommendations_api.py [--products 20000] [--workers 2] [--seconds 20] \\
-        [--connections 4,8,16] [--reuse] [--output benchmarks/results/recommendations_api.json]
+        .venv/bin/python benchmarks/recommendations_api.py [--products 20000] [--reuse] \\
+        [--merchant bench10m] [--workers 2] [--worker-class sync] [--seconds 30] [--connections 8,16] \\
+        [--questions 2000] [--output benchmarks/results/recommendations_api.json]
 
-Needs ``wrk`` (``apt-get install wrk``). The database is created and migrated if needed; the merchant
-"bench-reco" is rebuilt on each run: ``--products`` products in 20 categories, 20 stores, a computed state
-with 10 bought-together partners per product (list "all"), 5 per product for 5 stores, and 50 trending
-products, plus 500 pinned products (2 pins each) and 100 exclusions. wrk asks for a random product of the
-catalogue on every request, log-uniformly (product i of n with probability ~ 1/(i ln n): a few products are
-viewed very often, most rarely), ``limit=10``, a quarter of them for one of 5 stores.
+Needs ``wrk`` (``apt-get install wrk``). Without ``--merchant`` the database is created and migrated if needed
+and the merchant "bench-reco" is rebuilt (or kept with ``--reuse``): ``--products`` products in 20 categories,
+20 stores, a computed state with 10 bought-together partners per product (list "all"), 5 per product for 5
+stores, and 50 trending products, plus 500 pinned products (2 pins each) and 100 exclusions. With ``--merchant``
+an existing merchant is used as it is (e.g. ``bench10m`` of ``newretail_bench10m``, whose suggestions must have
+been computed): only API keys are created (``merchants.services.api_key_create``) and revoked at the end.
 
-Phases, each ``--seconds`` long, for each ``--connections``:
-- **warm**: every answer already in Redis (the steady state: answers live until a rule change or computation);
-- **cold**: right after a cache-version bump (what follows a rule change or a recomputation: every first
-  question of each product is computed from PostgreSQL).
-Figures: requests/s and wrk's latency percentiles (p50, p90, p99), and the machine's load average.
+Requests are spread over 200 API keys (the key cache and the throttle see many partners), ``limit=10``.
+Passes, each ``--seconds`` long, for each ``--connections``:
+- **cached**: ``--questions`` questions (products with learnt suggestions, chosen log-uniformly so some recur; a
+  quarter of them in one of the 5 stores with the most store lists), each asked once before the pass: every
+  request of the pass is a cache hit (answers live until a rule change or a computation);
+- **uncached**: right after a cache-version bump (what follows a rule change or a recomputation), uniformly over
+  every product with suggestions × (no store | 5 stores): nearly every request is computed from PostgreSQL.
+Figures: requests/s and wrk's latency percentiles (p50, p90, p99), the load average before and after each pass.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from decimal import Decimal
 from pathlib import Path
@@ -43,7 +48,7 @@ os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/12")
 # request: with one key and a huge per-minute limit that list grows to tens of thousands of entries and the
 # throttle itself becomes the bottleneck. So wrk spreads requests over KEYS keys and the window is one second.
 os.environ.setdefault("API_RATE_LIMIT", "1000/second")
-KEYS = 200
+KEYS = 200  # partners: each key is read once per process and API_KEY_CACHE_SECONDS
 PRODUCTION_ENV = {
     "DJANGO_DEBUG": "false",  # production settings: no query log, no debug pages
     "DJANGO_SECRET_KEY": "benchmark-only-secret-key-0123456789abcdef0123456789",  # noqa: S105
@@ -60,17 +65,12 @@ PORT = 0  # chosen free at start (other benchmarks may be serving on fixed ports
 STORES = 20
 
 WRK_SCRIPT = """
-local skus = {}
-for line in io.lines("%(skus)s") do skus[#skus + 1] = line end
-local stores = {%(stores)s}
+local paths = {}
+for line in io.lines("%(paths)s") do paths[#paths + 1] = line end
 local keys = {%(keys)s}
 math.randomseed(os.time() + math.floor(os.clock() * 1000000))
 request = function()
-  -- log-uniform product choice: a few products are viewed very often, most rarely (as on a real shop)
-  local sku = skus[math.max(1, math.floor((#skus) ^ math.random()))]
-  local path = "/api/v1/recommendations/?limit=10&product=" .. sku
-  if math.random(4) == 1 then path = path .. "&store=" .. stores[math.random(#stores)] end
-  return wrk.format("GET", path, {["Authorization"] = "Bearer " .. keys[math.random(#keys)]})
+  return wrk.format("GET", paths[math.random(#paths)], {["Authorization"] = "Bearer " .. keys[math.random(#keys)]})
 end
 """
 
@@ -198,18 +198,13 @@ def build_world(products_count: int) -> tuple[str, list[str], list[str]]:
     return raw_key, [product.sku for product in products], [store.code for store in stores]
 
 
-def in_process(raw_key: str, skus: list[str], requests: int) -> dict:
-    """The warm path without the network: Django's test client, the same log-uniform product choice; wall and
-    CPU time per request (CPU time is what a loaded machine inflates least)."""
+def in_process(raw_key: str, paths: list[str]) -> dict:
+    """The cached path without the network: Django's test client over the cached questions (already answered);
+    wall and CPU time per request (CPU time is what a loaded machine inflates least)."""
     from django.test import Client
 
-    rng = random.Random(3)
     client = Client(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
-    paths = [
-        f"/api/v1/recommendations/?limit=10&product={skus[max(0, int(len(skus) ** rng.random()) - 1)]}"
-        for _ in range(requests)
-    ]
-    for path in paths:  # warm the answers
+    for path in paths:  # the key cache and the answers are warm
         assert client.get(path).status_code == 200
     walls = []
     cpu_start = time.process_time()
@@ -220,23 +215,32 @@ def in_process(raw_key: str, skus: list[str], requests: int) -> dict:
     cpu = time.process_time() - cpu_start
     walls.sort()
     return {
-        "requests": requests,
-        "cpu_ms_per_request": round(1000 * cpu / requests, 3),
+        "requests": len(paths),
+        "cpu_ms_per_request": round(1000 * cpu / len(paths), 3),
         "wall_p50_ms": round(1000 * walls[len(walls) // 2], 2),
         "wall_p99_ms": round(1000 * walls[int(len(walls) * 0.99)], 2),
     }
 
 
-def extra_keys(count: int) -> list[str]:
-    from merchants.models import ApiKey, ApiScope, Merchant
+def bench_keys(merchant_id: int, count: int) -> list[tuple[int, str]]:
+    """``count`` new keys with ``recommendations:read`` (id, raw key), made by the product's own service."""
+    from merchants.models import ApiScope, Merchant
     from merchants.services import api_key_create
 
-    merchant = Merchant.objects.get(slug=SLUG)
-    ApiKey.objects.filter(merchant=merchant, name="bench-extra").delete()
-    return [
-        api_key_create(merchant=merchant, name="bench-extra", scopes=[ApiScope.RECOMMENDATIONS_READ])[1]
-        for _ in range(count)
-    ]
+    merchant = Merchant.objects.get(pk=merchant_id)
+    keys = []
+    for _ in range(count):
+        api_key, raw_key = api_key_create(merchant=merchant, name="bench-api", scopes=[ApiScope.RECOMMENDATIONS_READ])
+        keys.append((api_key.pk, raw_key))
+    return keys
+
+
+def bench_keys_revoke(key_ids: list[int]) -> None:
+    from merchants.models import ApiKey
+    from merchants.services import api_key_revoke
+
+    for api_key in ApiKey.objects.filter(pk__in=key_ids).select_related("merchant"):
+        api_key_revoke(api_key=api_key)
 
 
 def free_port() -> int:
@@ -255,42 +259,87 @@ def reusable_world(products_count: int) -> bool:
     )
 
 
-def reuse_world() -> tuple[str, list[str], list[str]]:
-    from catalog.models import Product
-    from merchants.models import ApiScope, Merchant
-    from merchants.services import api_key_create
-    from stores.models import Store
+def world_of(slug: str) -> tuple[int, list[str], list[str]]:
+    """An existing merchant with computed suggestions: (id, SKUs of the products with a learnt list, the codes of
+    the 5 stores with the most store lists)."""
+    from django.db.models import Count
 
-    merchant = Merchant.objects.get(slug=SLUG)
-    _, raw_key = api_key_create(merchant=merchant, name="bench", scopes=[ApiScope.RECOMMENDATIONS_READ])
-    skus = list(Product.objects.filter(merchant=merchant).order_by("pk").values_list("sku", flat=True))
-    stores = list(Store.objects.filter(merchant=merchant).order_by("code").values_list("code", flat=True))
-    return raw_key, skus, stores
+    from merchants.models import Merchant
+    from recommendations.models import RecommendationState, Suggestion
+
+    merchant = Merchant.objects.get(slug=slug)
+    state = RecommendationState.objects.filter(merchant=merchant, current_job__isnull=False).first()
+    if state is None:
+        raise SystemExit(f"{slug} has no computed suggestions: run manage.py compute_recommendations --merchant {slug}")
+    learnt = Suggestion.objects.filter(merchant=merchant, job_id=state.current_job_id, product__isnull=False)
+    skus = sorted(set(learnt.filter(scope="all").values_list("product__sku", flat=True)))
+    stores = list(
+        learnt.filter(scope="store")
+        .values("store__code")
+        .annotate(lists=Count("pk"))
+        .order_by("-lists", "store__code")
+        .values_list("store__code", flat=True)[:5]
+    )
+    return merchant.pk, skus, stores
 
 
-def start_server(workers: int) -> subprocess.Popen:
+def start_server(workers: int, worker_class: str) -> subprocess.Popen:
     env = {**os.environ, **PRODUCTION_ENV}
-    command = [str(ROOT / ".venv/bin/gunicorn"), "config.wsgi", "--workers", str(workers)]
+    command = [str(ROOT / ".venv/bin/gunicorn"), "config.wsgi", "--workers", str(workers), "-k", worker_class]
     command += ["--bind", f"127.0.0.1:{PORT}", "--log-level", "warning", "--access-logfile", "/dev/null"]
     return subprocess.Popen(command, cwd=ROOT, env=env)  # noqa: S603
 
 
-def wait_ready(server: subprocess.Popen, raw_key: str, sku: str) -> None:
+def fetch(raw_key: str, path: str) -> dict:
     request = urllib.request.Request(  # noqa: S310 - loopback
-        f"http://127.0.0.1:{PORT}/api/v1/recommendations/?product={sku}",
-        headers={"Authorization": f"Bearer {raw_key}"},
+        f"http://127.0.0.1:{PORT}{path}", headers={"Authorization": f"Bearer {raw_key}"}
     )
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+        return json.loads(response.read())
+
+
+def wait_ready(server: subprocess.Popen, raw_key: str, sku: str) -> None:
     for _ in range(150):
         if server.poll() is not None:
             raise SystemExit("gunicorn did not start")
         try:
-            with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
-                body = json.loads(response.read())
-                assert len(body["results"]) == 10, body
-                return
+            body = fetch(raw_key, f"/api/v1/recommendations/?product={urllib.parse.quote(sku)}")
+            assert len(body["results"]) == 10, body
+            return
         except OSError:
             time.sleep(0.2)
     raise SystemExit("gunicorn did not answer")
+
+
+def question_path(sku: str, store: str | None) -> str:
+    query = {"limit": 10, "product": sku, **({"store": store} if store else {})}
+    return "/api/v1/recommendations/?" + urllib.parse.urlencode(query)
+
+
+def cached_questions(skus: list[str], stores: list[str], count: int) -> list[str]:
+    """``count`` distinct questions: products chosen log-uniformly (a few very often, most rarely), a quarter in
+    a store."""
+    rng = random.Random(5)
+    paths: set[str] = set()
+    while len(paths) < min(count, len(skus)):
+        sku = skus[max(0, int(len(skus) ** rng.random()) - 1)]
+        paths.add(question_path(sku, rng.choice(stores) if stores and rng.random() < 0.25 else None))
+    return sorted(paths)
+
+
+def all_questions(skus: list[str], stores: list[str]) -> list[str]:
+    return [question_path(sku, store) for sku in skus for store in [None, *stores]]
+
+
+def warm(raw_key: str, paths: list[str]) -> float:
+    """Ask every question once (4 at a time), so each is in the cache; returns the seconds it took."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    began = time.perf_counter()
+    with ThreadPoolExecutor(4) as pool:
+        for body in pool.map(lambda path: fetch(raw_key, path), paths):
+            assert "results" in body, body
+    return time.perf_counter() - began
 
 
 UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
@@ -340,64 +389,86 @@ def run_wrk(script: Path, connections: int, seconds: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--products", type=int, default=20_000)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--seconds", type=int, default=20)
-    parser.add_argument("--connections", default="4,8,16")
-    parser.add_argument("--in-process-requests", type=int, default=500)
     parser.add_argument("--reuse", action="store_true", help="keep the merchant of a previous run if it has them")
+    parser.add_argument("--merchant", help="benchmark this existing merchant (e.g. bench10m) instead of bench-reco")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--worker-class", default="sync")
+    parser.add_argument("--seconds", type=int, default=30)
+    parser.add_argument("--connections", default="8,16")
+    parser.add_argument("--questions", type=int, default=2000, help="distinct questions of the cached pass")
+    parser.add_argument("--passes", default="cached,uncached")
     parser.add_argument("--output", default=str(ROOT / "benchmarks/results/recommendations_api.json"))
     args = parser.parse_args()
 
     setup_django()
-    from django.core.cache import cache
-
-    from merchants.models import Merchant
     from recommendations.services import recommendations_cache_invalidate
 
     clock = time.perf_counter()
-    if args.reuse and reusable_world(args.products):
-        raw_key, skus, stores = reuse_world()
+    if args.merchant:
+        merchant_id, skus, stores = world_of(args.merchant)
     else:
-        raw_key, skus, stores = build_world(args.products)
-    print(f"world built in {time.perf_counter() - clock:.1f} s: {len(skus):,} products")
-    merchant_id = Merchant.objects.get(slug=SLUG).pk
+        if not (args.reuse and reusable_world(args.products)):
+            build_world(args.products)
+        merchant_id, skus, stores = world_of(SLUG)
+    print(
+        f"world ready in {time.perf_counter() - clock:.1f} s: {len(skus):,} products with suggestions, stores {stores}"
+    )
+    keys = bench_keys(merchant_id, KEYS)
     workdir = Path(tempfile.mkdtemp(prefix="nr-bench-reco-"))
-    (workdir / "skus.txt").write_text("\n".join(skus) + "\n")
-    script = workdir / "request.lua"
-    store_list = ", ".join(f'"{code}"' for code in stores[:5])
-    keys = [raw_key, *extra_keys(KEYS - 1)]
-    key_list = ", ".join(f'"{key}"' for key in keys)
-    script.write_text(WRK_SCRIPT % {"skus": workdir / "skus.txt", "stores": store_list, "keys": key_list})
+    key_list = ", ".join(f'"{raw_key}"' for _, raw_key in keys)
+    cached = cached_questions(skus, stores, args.questions)
+    scripts = {}
+    for name, paths in (("cached", cached), ("uncached", all_questions(skus, stores))):
+        (workdir / f"{name}.txt").write_text("\n".join(paths) + "\n")
+        scripts[name] = workdir / f"{name}.lua"
+        scripts[name].write_text(WRK_SCRIPT % {"paths": workdir / f"{name}.txt", "keys": key_list})
 
-    results_in_process = in_process(raw_key, skus, args.in_process_requests)
-    print(f"in process, warm: {results_in_process}")
     global PORT  # noqa: PLW0603 - one server per run
     PORT = free_port()
-    server = start_server(args.workers)
-    results: dict = {"products": len(skus), "workers": args.workers, "seconds": args.seconds, "phases": []}
-    results["in_process_warm"] = results_in_process
+    server = start_server(args.workers, args.worker_class)
+    results: dict = {
+        "merchant": args.merchant or SLUG,
+        "products_with_suggestions": len(skus),
+        "cached_questions": len(cached),
+        "workers": args.workers,
+        "worker_class": args.worker_class,
+        "seconds": args.seconds,
+        "keys": KEYS,
+        "passes": [],
+    }
     try:
+        raw_key = keys[0][1]
         wait_ready(server, raw_key, skus[0])
-        results["load_before"] = os.getloadavg()
         for connections in [int(value) for value in args.connections.split(",")]:
-            recommendations_cache_invalidate(merchant_id)
-            cold = run_wrk(script, connections, args.seconds)
-            warm_up = run_wrk(script, connections, max(10, args.seconds))  # fills the rest of the cache
-            warm = run_wrk(script, connections, args.seconds)
-            for phase, figures in (("cold", cold), ("warm-up", warm_up), ("warm", warm)):
-                results["phases"].append({"phase": phase, **figures})
+            for phase in args.passes.split(","):
+                if phase == "cached":
+                    recommendations_cache_invalidate(merchant_id)
+                    warm_seconds = warm(raw_key, cached)
+                    print(f"warmed {len(cached)} questions in {warm_seconds:.1f} s")
+                else:
+                    recommendations_cache_invalidate(merchant_id)
+                load_before = os.getloadavg()
+                figures = run_wrk(scripts[phase], connections, args.seconds)
+                load_after = os.getloadavg()
+                results["passes"].append(
+                    {"pass": phase, **figures, "load_before": load_before, "load_after": load_after}
+                )
                 print(
                     f"{phase:>8} c={connections:<3} {figures['requests_per_second']:8.0f} req/s  "
                     f"p50 {figures['p50_ms']:6.2f} ms  p90 {figures['p90_ms']:6.2f} ms  p99 {figures['p99_ms']:6.2f} ms"
-                    f"  non-2xx {figures['non_2xx']} {figures['socket_errors']}"
+                    f"  non-2xx {figures['non_2xx']} {figures['socket_errors']}  "
+                    f"load {load_before[0]:.2f} -> {load_after[0]:.2f}",
+                    flush=True,
                 )
-        results["load_after"] = os.getloadavg()
     finally:
         server.terminate()
         server.wait(timeout=30)
-        cache.clear()
+    recommendations_cache_invalidate(merchant_id)
+    results["in_process_cached"] = in_process(raw_key, cached[:500])
+    print(f"in process, cached: {results['in_process_cached']}")
+    bench_keys_revoke([key_id for key_id, _ in keys])
     Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
-    print(f"load average before {results['load_before']}, after {results.get('load_after')}; written {args.output}")
+    print(f"written {args.output}")
 
 
 if __name__ == "__main__":

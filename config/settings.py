@@ -73,6 +73,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: a cached GET /api/v1/recommendations/ answered without the rest (applies Security's and X-Frame's
+    # headers itself; everything else goes down the stack).
+    "recommendations.middleware.RecommendationsFastPathMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

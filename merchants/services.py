@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
-from .api_auth import ApiKeyPrincipal, hash_api_key
+from .api_auth import ApiKeyPrincipal, api_keys_cache_invalidate, hash_api_key
 from .models import (
     RESERVED_SLUGS,
     ApiKey,
@@ -128,6 +128,7 @@ def merchant_update(*, merchant: Merchant, actor, request: HttpRequest | None = 
     if changed:
         merchant.full_clean()
         merchant.save()
+        api_keys_cache_invalidate()  # API processes keep keys with their merchant
         audit_record(
             action=AuditAction.MERCHANT_UPDATED,
             merchant=merchant,
@@ -159,6 +160,7 @@ def merchant_set_status(*, merchant: Merchant, status: str, actor, reason: str =
     merchant.status = status
     merchant.suspended_reason = reason if status == MerchantStatus.SUSPENDED else ""
     merchant.save(update_fields=["status", "suspended_reason", "updated_at"])
+    api_keys_cache_invalidate()  # a suspended merchant's keys are refused on the next request
     action = AuditAction.MERCHANT_SUSPENDED if status == MerchantStatus.SUSPENDED else AuditAction.MERCHANT_REACTIVATED
     audit_record(
         action=action,
@@ -423,6 +425,7 @@ def api_key_revoke(*, api_key: ApiKey, actor=None, request=None) -> ApiKey:
     if api_key.revoked_at is None:
         api_key.revoked_at = timezone.now()
         api_key.save(update_fields=["revoked_at"])
+        api_keys_cache_invalidate()  # refused on the next request, in every process
         audit_record(
             action=AuditAction.API_KEY_REVOKED,
             merchant=api_key.merchant,

@@ -9,12 +9,17 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import time
 
 import django_filters
+import orjson
+from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count, Exists, OuterRef
+from django.http import HttpResponse, QueryDict
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_view
@@ -25,7 +30,19 @@ from rest_framework.views import APIView
 
 from catalog.models import Product
 from core.api import TenantWriteViewSetMixin
-from merchants.api_auth import TenantAPIMixin
+from merchants.api_auth import (
+    KEYS_GENERATION_KEY,
+    ApiKeyRateThrottle,
+    TenantAPIMixin,
+    ThrottleWindow,
+    api_key_needs_touch,
+    cached_key_peek,
+    hash_api_key,
+    parse_rate,
+    redis_client,
+    throttle_allows,
+    throttle_pipeline,
+)
 from merchants.models import ApiScope, Merchant
 from sales.ingest.identity import IdentityHasher, identifier_normalise, merchant_identity_key
 from sales.models import Customer, CustomerIdentifier, IdentifierKind
@@ -34,7 +51,7 @@ from stores.validation import normalize_store_code
 
 from .models import RecommendationJob, RecommendationRule, RecommendationRuleStore, RuleChannel, RuleKind
 from .rules import rule_create, rule_delete, rule_list_ordering, rule_update
-from .selectors import _version_key, cache_version, recommend
+from .selectors import MAX_LIMIT, _version_key, cache_version, recommend
 from .serializers import (
     JobSerializer,
     RecommendationQuerySerializer,
@@ -60,7 +77,14 @@ RULE_EXAMPLE = {
 ANSWER_CACHE_SECONDS = 6 * 3600  # a safety net: the version and the day in the key make stale answers unreachable
 
 
+@functools.lru_cache(maxsize=4096)
+def _identity_key(secret: str, merchant_id: int) -> bytes:
+    # ``secret`` only keys the memo (settings.IDENTITY_HASH_KEY): an HMAC per request is not free.
+    return merchant_identity_key(merchant_id)
+
+
 def _answer_cache_key(merchant: Merchant, params: dict) -> str:
+    """The answer's cache key: the merchant, its local day (campaign windows) and a digest of the question."""
     today = timezone.now().astimezone(merchant.tzinfo).date()
     store = normalize_store_code(params["store"]) if params.get("store") else ""
     raw = json.dumps(
@@ -68,8 +92,129 @@ def _answer_cache_key(merchant: Merchant, params: dict) -> str:
         ensure_ascii=False,
     )
     # Keyed with the merchant's identity secret: a customer identifier can't be guessed back from a cache key.
-    digest = hashlib.blake2s(raw.encode(), digest_size=16, key=merchant_identity_key(merchant.pk)).hexdigest()
+    secret = _identity_key(settings.IDENTITY_HASH_KEY, merchant.pk)
+    digest = hashlib.blake2s(raw.encode(), digest_size=16, key=secret).hexdigest()
     return f"reco:api:{merchant.pk}:{today.isoformat()}:{digest}"
+
+
+# An answer is stored as b"<cache version>:<JSON body>": rendered once, sent as is by every hit. Through the
+# process's Redis client when the cache is Redis (the fast path reads it in the same round trip as the throttle),
+# else as a (version, body) pair through the cache API.
+
+
+def answer_cache_get(merchant_id: int, key: str) -> tuple[int, bytes | None]:
+    """(the merchant's cache version, the answer stored under it or None). One round trip."""
+    version_key = _version_key(merchant_id)
+    client = redis_client()
+    if client is not None:
+        raw_version, stored = client.mget([cache.make_key(version_key), cache.make_key(key)])
+        version = int(raw_version) if raw_version is not None else cache_version(merchant_id)
+        if stored is not None:
+            stored_version, _, body = stored.partition(b":")
+            if stored_version == str(version).encode():
+                return version, body
+        return version, None
+    found = cache.get_many([version_key, key])
+    version = found.get(version_key)
+    if version is None:
+        version = cache_version(merchant_id)  # none yet (or evicted): creates it
+    entry = found.get(key)
+    return version, entry[1] if entry is not None and entry[0] == version else None
+
+
+def answer_cache_set(key: str, version: int, body: bytes) -> None:
+    # Stored with the version it was read under: after a bump it no longer matches, whatever it holds.
+    client = redis_client()
+    if client is not None:
+        client.set(cache.make_key(key), b"%d:%s" % (version, body), ex=ANSWER_CACHE_SECONDS)
+    else:
+        cache.set(key, (version, body), timeout=ANSWER_CACHE_SECONDS)
+
+
+def json_response(body: bytes) -> HttpResponse:
+    response = HttpResponse(body, content_type="application/json")
+    response["Allow"] = "GET, HEAD"  # what DRF adds to the view's answers
+    return response
+
+
+# --- the fast path ------------------------------------------------------------------------------------------------
+
+QUERY_FIELDS = frozenset(("product", "store", "channel", "customer", "limit"))
+ACCEPTS_JSON = frozenset(("*/*", "application/json", "application/*"))
+
+
+def fast_params(query: QueryDict) -> dict | None:
+    """The question as ``RecommendationQuerySerializer`` would validate it, or None for anything unusual (unknown
+    or repeated parameters, whitespace to trim, an invalid value): the full view answers those, errors included."""
+    params: dict = {}
+    for name, values in query.lists():
+        if name not in QUERY_FIELDS or len(values) != 1:
+            return None
+        value = values[0]
+        if value != value.strip() or "\x00" in value or not value.isprintable():
+            return None
+        params[name] = value
+    if not params.get("product") or params.get("channel", "online") not in ("online", "offline"):
+        return None
+    if len(params.get("customer", "")) > 320:
+        return None
+    limit = params.get("limit", "10")
+    if not (limit.isascii() and limit.isdigit() and len(limit) <= 3 and 1 <= int(limit) <= MAX_LIMIT):
+        return None
+    params["limit"] = int(limit)
+    return params
+
+
+def recommendations_fast(request) -> HttpResponse | None:
+    """A cache hit answered before DRF (by ``recommendations.middleware``): the key from this process's key
+    cache, then ONE Redis round trip (the throttle's count, the key generation, the merchant's cache version and
+    the stored answer). None whenever anything isn't a plain hit — unknown / expired / untouched-for-a-minute key,
+    a missing scope, a suspended merchant, a bumped key generation, the rate exceeded, a miss, odd parameters or
+    ``Accept`` — and then the DRF view answers, with exactly its checks and error format (the throttle is not
+    counted twice)."""
+    client = redis_client()
+    if client is None or ApiKeyRateThrottle.cache is not cache or request.method != "GET":
+        return None
+    scheme, _, raw_key = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+    if scheme.lower() != "bearer" or not raw_key or not raw_key.isascii() or " " in raw_key:
+        return None
+    accept = request.META.get("HTTP_ACCEPT")
+    if accept is not None and accept not in ACCEPTS_JSON:
+        return None
+    params = fast_params(request.GET)
+    if params is None:
+        return None
+    entry = cached_key_peek(hash_api_key(raw_key))
+    if entry is None:
+        return None
+    api_key = entry.api_key
+    merchant = api_key.merchant
+    if (
+        not api_key.is_active
+        or not merchant.is_active
+        or ApiScope.RECOMMENDATIONS_READ not in entry.scopes
+        or api_key_needs_touch(api_key)
+    ):
+        return None
+    limit, duration = parse_rate(settings.API_RATE_LIMIT)
+    window = ThrottleWindow.at(api_key.pk, limit, duration, time.time())
+    pipe = client.pipeline(transaction=False)
+    throttle_pipeline(pipe, window, cache.make_key)
+    pipe.get(cache.make_key(KEYS_GENERATION_KEY))
+    pipe.get(cache.make_key(_version_key(merchant.pk)))
+    pipe.get(cache.make_key(_answer_cache_key(merchant, params)))
+    current, _, previous, generation, version, stored = pipe.execute()
+    request.throttle_counts = (current, previous)  # counted: the DRF view must not count it again
+    if generation is None or int(generation) != entry.generation:
+        return None  # a key or its merchant changed: re-read from PostgreSQL
+    if not throttle_allows(window, current, previous, limit):
+        return None  # DRF answers 429 (and uncounts it)
+    if stored is None or version is None:
+        return None
+    stored_version, _, body = stored.partition(b":")
+    if stored_version != version:
+        return None
+    return json_response(body)
 
 
 def _phone_regions(merchant: Merchant, store: Store | None) -> list[str | None]:
@@ -184,20 +329,13 @@ class RecommendationView(TenantAPIMixin, APIView):
         params = query.validated_data
         merchant = self.merchant
         # The whole answer is cached per merchant-local day (campaign windows) with the merchant's cache version
-        # (bumped by every rule change and every new computation): a hit costs no query beyond the API key's.
+        # (bumped by every rule change and every new computation), rendered: a hit costs no query at all.
         key = _answer_cache_key(merchant, params)
-        version_key = _version_key(merchant.pk)
-        found = cache.get_many([version_key, key])  # one round trip for the version and the answer
-        version = found.get(version_key)
-        if version is None:
-            version = cache_version(merchant.pk)  # none yet (or evicted): creates it
-        entry = found.get(key)
-        if entry is not None and entry[0] == version:
-            return Response(entry[1])
-        data = self._answer(merchant, params)
-        # Stored with the version it was read under: after a bump it no longer matches, whatever it holds.
-        cache.set(key, (version, data), timeout=ANSWER_CACHE_SECONDS)
-        return Response(data)
+        version, body = answer_cache_get(merchant.pk, key)
+        if body is None:
+            body = orjson.dumps(self._answer(merchant, params))
+            answer_cache_set(key, version, body)
+        return json_response(body)
 
     def _answer(self, merchant: Merchant, params: dict) -> dict:
         product = Product.objects.for_merchant(merchant).filter(sku=params["product"]).first()

@@ -211,6 +211,37 @@ def _cache_key(
     return f"reco:r:{merchant_id}:{version}:{hashlib.blake2s(raw.encode(), digest_size=12).hexdigest()}"
 
 
+SUGGESTION_COLUMNS = ("product_id", "kind", "scope", "store_id", "partner_id", "rank", "score", "support",
+                      "confidence", "lift", "baskets_offline", "baskets_online")  # fmt: skip
+FILL_CACHE_MAX = 4096  # (job, scope, store) lists kept per process; all dropped when full
+_fill_cache: dict[tuple[int, int, str, int | None], list[dict]] = {}
+
+
+def _fill_rows(merchant: Merchant, job_id: int, scope: str, store_id: int | None) -> list[dict]:
+    """The trending then bestseller rows of one list of a computation, by rank. A computation's rows never change
+    once it is current (a new one gets a new job), so they are kept in the process by job: no invalidation needed.
+    The rows are shared: read them, never change them."""
+    key = (merchant.pk, job_id, scope, store_id)
+    rows = _fill_cache.get(key)
+    if rows is None:
+        rows = list(
+            Suggestion.objects.for_merchant(merchant)
+            .filter(
+                job_id=job_id,
+                product_id__isnull=True,
+                kind__in=(SuggestionKind.TRENDING, SuggestionKind.BESTSELLER),
+                scope=scope,
+                store_id=store_id,
+            )
+            .values(*SUGGESTION_COLUMNS)
+        )
+        rows.sort(key=lambda row: (row["kind"] != SuggestionKind.TRENDING, row["rank"]))
+        if len(_fill_cache) >= FILL_CACHE_MAX:
+            _fill_cache.clear()
+        _fill_cache[key] = rows
+    return rows
+
+
 def recommend(
     *,
     merchant: Merchant,
@@ -293,19 +324,19 @@ def _resolve(
     wanted_product_ids = {r["target_id"] for r in pins}
     suggestion_rows: list[dict] = []
     if state["current_job_id"] is not None:
-        # UNION ALL of one branch per (the product's rows | a fill kind) × scope: each branch is a prefix of the
-        # index (merchant, job, product, kind, scope, store). An OR would let PostgreSQL factor the shared
-        # conditions out and scan every row of the job (~240,000 at 20k products).
+        # UNION ALL of one branch per scope of the product's rows: each branch is a prefix of the index (merchant,
+        # job, product, kind, scope, store). An OR would let PostgreSQL factor the shared conditions out and scan
+        # every row of the job (~240,000 at 20k products). The fill lists (trending, bestsellers) are the same for
+        # every product: read once per process and job (``_fill_rows``).
         base = Suggestion.objects.for_merchant(merchant).filter(job_id=state["current_job_id"])
-        branches = []
+        branches = [
+            base.filter(product_id=product.pk, scope=scope, store_id=store_id).values(*SUGGESTION_COLUMNS)
+            for scope, store_id in scopes
+        ]
+        product_rows = branches[0].union(*branches[1:], all=True) if len(branches) > 1 else branches[0]
+        suggestion_rows = list(product_rows.order_by("rank"))
         for scope, store_id in scopes:
-            branches.append(base.filter(product_id=product.pk, scope=scope, store_id=store_id))
-            for kind in (SuggestionKind.TRENDING, SuggestionKind.BESTSELLER):
-                branches.append(base.filter(product_id__isnull=True, kind=kind, scope=scope, store_id=store_id))
-        columns = ("product_id", "kind", "scope", "store_id", "partner_id", "rank", "score", "support", "confidence",
-                   "lift", "baskets_offline", "baskets_online")  # fmt: skip
-        branches = [branch.values(*columns) for branch in branches]
-        suggestion_rows = list(branches[0].union(*branches[1:], all=True).order_by("rank"))
+            suggestion_rows += _fill_rows(merchant, state["current_job_id"], scope, store_id)
         wanted_product_ids |= {row["partner_id"] for row in suggestion_rows}
     products = {
         row["id"]: row

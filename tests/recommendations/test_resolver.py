@@ -230,12 +230,15 @@ def test_a_merged_customer_is_followed_to_the_survivor(planted):
 def test_query_count_and_cache(planted, django_assert_num_queries):
     merchant, a = planted.merchant, planted.products["A"]
     customer = planted.customers[0]
-    # state, rules, suggestions, products, the customer's purchases
-    with django_assert_num_queries(5):
+    # state, rules, suggestions, products, the customer's purchases, and the fill lists (trending, bestsellers) of
+    # the store, the channel and everything: those once per process and computation
+    with django_assert_num_queries(8):
         first = recommend(merchant=merchant, product=a, store=planted.stores["S1"], customer=customer)
     with django_assert_num_queries(0):
         again = recommend(merchant=merchant, product=a, store=planted.stores["S1"], customer=customer)
     assert again == first
+    with django_assert_num_queries(5):  # another product: the fill lists are already in the process
+        recommend(merchant=merchant, product=planted.products["B"], store=planted.stores["S1"], customer=customer)
 
 
 def test_the_cache_invalidates_on_rule_change_and_on_a_new_computation(planted):
