@@ -558,8 +558,9 @@ def _days_refresh(cursor, merchant: Merchant, days: Sequence[date]) -> int:
     A batch of 1,000 orders touches a sliver of each day it lands on (a day of a large merchant holds tens of
     thousands of product × store, customer and hour × category rows): rewriting whole days cost seconds of
     index maintenance per table. Each day-grain rollup is recomputed into a temporary table from the source (all
-    lines of the days, so every figure is exact whatever changed: new, updated, cancelled or re-pointed orders,
-    merged customers, recategorised products), compared with the stored rows, and only the differences are
+    lines of the days, so every figure of those days is exact whatever changed: new, updated, cancelled or
+    re-pointed orders, merged customers; a recategorised product marks no day, so its other days keep the old
+    category until ``rebuild_rollups``), compared with the stored rows, and only the differences are
     written (``_rollup_sync``). What depends on them is then updated for the keys that changed only: the product
     months (``_product_months_sync``) and the customers' first order days (``_first_orders_sync``); the derived
     tables without the store are small and rewritten for the days and months (``_derived_rewrite``).

@@ -27,6 +27,7 @@ Per-request cost (the partner API is on shops' hot paths):
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import threading
 import time
@@ -45,6 +46,8 @@ from rest_framework.throttling import BaseThrottle
 
 from .models import ApiKey, Role
 from .tenancy import Tenant
+
+logger = logging.getLogger(__name__)
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)  # don't write the key row on every request
 BEARER_HINT = "Send the key as `Authorization: Bearer <key>`."
@@ -115,9 +118,13 @@ def api_keys_cache_invalidate() -> None:
     def bump() -> None:
         _key_cache.clear()
         try:
-            default_cache.incr(KEYS_GENERATION_KEY)
-        except ValueError:
-            default_cache.set(KEYS_GENERATION_KEY, int(time.time() * 1000), timeout=None)
+            try:
+                default_cache.incr(KEYS_GENERATION_KEY)
+            except ValueError:
+                default_cache.set(KEYS_GENERATION_KEY, int(time.time() * 1000), timeout=None)
+        except Exception:  # noqa: BLE001 - Redis down: the revocation itself must not fail with it
+            # Other processes then keep the key at most API_KEY_CACHE_SECONDS (the fast path needs Redis anyway).
+            logger.warning("API key generation not bumped (cache unavailable)", exc_info=True)
 
     bump()
     transaction.on_commit(bump)

@@ -203,7 +203,10 @@ def recommendations_fast(request) -> HttpResponse | None:
     pipe.get(cache.make_key(KEYS_GENERATION_KEY))
     pipe.get(cache.make_key(_version_key(merchant.pk)))
     pipe.get(cache.make_key(_answer_cache_key(merchant, params)))
-    current, _, previous, generation, version, stored = pipe.execute()
+    try:
+        current, _, previous, generation, version, stored = pipe.execute()
+    except Exception:  # noqa: BLE001 - Redis unavailable: the full stack answers (and reports it its own way)
+        return None
     request.throttle_counts = (current, previous)  # counted: the DRF view must not count it again
     if generation is None or int(generation) != entry.generation:
         return None  # a key or its merchant changed: re-read from PostgreSQL

@@ -213,7 +213,7 @@ def _cache_key(
 
 SUGGESTION_COLUMNS = ("product_id", "kind", "scope", "store_id", "partner_id", "rank", "score", "support",
                       "confidence", "lift", "baskets_offline", "baskets_online")  # fmt: skip
-FILL_CACHE_MAX = 4096  # (job, scope, store) lists kept per process; all dropped when full
+FILL_CACHE_MAX = 1024  # (job, scope, store) lists kept per process (~70 KB each); all dropped when full
 _fill_cache: dict[tuple[int, int, str, int | None], list[dict]] = {}
 
 
@@ -238,6 +238,9 @@ def _fill_rows(merchant: Merchant, job_id: int, scope: str, store_id: int | None
         rows.sort(key=lambda row: (row["kind"] != SuggestionKind.TRENDING, row["rank"]))
         if len(_fill_cache) >= FILL_CACHE_MAX:
             _fill_cache.clear()
+        else:  # the merchant's replaced computations are never asked again
+            for stale in [k for k in _fill_cache if k[0] == merchant.pk and k[1] != job_id]:
+                del _fill_cache[stale]
         _fill_cache[key] = rows
     return rows
 

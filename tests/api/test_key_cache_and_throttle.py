@@ -54,6 +54,18 @@ def test_a_revoked_key_and_a_suspended_merchant_are_refused_on_the_next_request(
     assert response.json()["errors"][0]["detail"] == "This API key has been revoked."
 
 
+def test_a_key_is_revoked_even_while_the_cache_is_down(api_client):
+    """Revoking a leaked key during a Redis incident must not fail (and roll back) with the generation bump."""
+    import redis
+
+    assert api_client.get(URL).status_code == 200  # cached in this process
+    down = mock.patch.object(api_auth.default_cache, "incr", side_effect=redis.exceptions.ConnectionError("down"))
+    with down:
+        api_key_revoke(api_key=ApiKey.objects.get(pk=api_client.api_key.pk))
+    assert ApiKey.objects.get(pk=api_client.api_key.pk).revoked_at is not None
+    assert api_client.get(URL).status_code == 401  # this process dropped its cached keys
+
+
 def test_an_evicted_generation_drops_the_cached_keys(api_client):
     from django.core.cache import cache
 
