@@ -38,6 +38,7 @@ from analytics import selectors
 from analytics.cache import PRECOMPUTED_TABLE, answer_digest, precomputed_get, precomputed_store
 from analytics.charts import choose_interval
 from analytics.filters import Compare, Filters, Preset, merchant_today, preset_range
+from analytics.models import RollupState
 from analytics.selectors import CustomerFigures
 from merchants.models import Merchant
 
@@ -81,19 +82,18 @@ def customer_keys(filters: Filters) -> list[tuple[Filters, str | None]]:
     return keys
 
 
-def presets_precompute(
-    *, merchant_id: int, force: bool = False, today: date | None = None, exclusive: bool = False
-) -> PrecomputeResult:
+def presets_precompute(*, merchant_id: int, force: bool = False, today: date | None = None) -> PrecomputeResult:
     """Compute and store the merchant's preset answers, unless they are there already for the merchant's today
     (``force``: recompute anyway; ``today``: another day than the merchant's, for tests).
 
     On PostgreSQL, outside a transaction (the task), the answers are computed from one ``REPEATABLE READ``
     snapshot without holding the rollup writers' lock, so a refresh does not wait for them; the lock is taken
     only to store them, after checking that no rollup write committed since the snapshot (the merchant's
-    ``RollupState`` row, and a *pending* row inserted before the snapshot, which every rollup write deletes):
-    if one did, PostgreSQL raises a serialisation failure (``OperationalError``: the task retries, and then finds
-    the newer answers or computes them). Elsewhere, or ``exclusive`` (the task's later retries: refreshes so
-    frequent that no snapshot outlives them), the lock is held throughout: refreshes wait for it."""
+    ``RollupState`` row, which every rollup write — refresh, rebuild, rebuild of derived tables — updates in
+    its transaction, and a *pending* row inserted before the snapshot, which every rollup write deletes): if one
+    did, PostgreSQL raises a serialisation failure (``OperationalError``: the task tries again from a fresh
+    snapshot, a bounded number of times, never holding the lock for the computation). Elsewhere (inside a
+    transaction, other databases) the lock is held throughout."""
     from analytics.services import _merchant_lock  # the writers' lock: one definition
 
     started = time.perf_counter()
@@ -101,9 +101,11 @@ def presets_precompute(
     today = today or merchant_today(merchant)
     if not force and precomputed_day(merchant_id) == today:
         return PrecomputeResult(merchant_id, None, 0, time.perf_counter() - started)
-    snapshot = connection.vendor == "postgresql" and not connection.in_atomic_block and not exclusive
+    snapshot = connection.vendor == "postgresql" and not connection.in_atomic_block
     pending = uuid.uuid4().hex
     if snapshot:
+        # The row the check below locks: it must be in the snapshot (a first rollup write creates it otherwise).
+        RollupState.objects.get_or_create(merchant_id=merchant_id)
         with connection.cursor() as cursor:  # committed now: a rollup write from here on deletes it
             cursor.execute(
                 f"INSERT INTO {PRECOMPUTED_TABLE} (merchant_id, name, digest, value, computed_at) "

@@ -34,6 +34,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from merchants.models import Merchant
@@ -477,7 +478,12 @@ def _rollup_state(merchant_id: int) -> RollupState:
 
 def _cache_invalidate(merchant_id: int) -> None:
     """New cache version now (for readers inside this transaction) and again at commit (for answers computed
-    from the old rows meanwhile by other sessions)."""
+    from the old rows meanwhile by other sessions). Every rollup writer calls it in its transaction, which also
+    writes a new version of the merchant's ``RollupState`` row (even when nothing of it changes, as in
+    ``rollups_rebuild_derived``): the precompute's check that no rollup write committed since its snapshot
+    (``analytics.precompute.presets_precompute``, ``FOR UPDATE`` of that row) then fails."""
+    state = _rollup_state(merchant_id)
+    RollupState.objects.filter(pk=state.pk).update(days_refreshed=F("days_refreshed"))
     rollups_version_bump(merchant_id)
     transaction.on_commit(lambda: rollups_version_bump(merchant_id))
 

@@ -1,5 +1,6 @@
 """Precomputed preset answers (``analytics.precompute``): equal to the live queries and to the oracle, deleted by
-every rollup write in its transaction, recomputed after a refresh, coalesced, per merchant."""
+every rollup write in its transaction, never stored from a snapshot older than a rollup write (refresh, rebuild of
+derived tables), recomputed after a refresh, single-flight per merchant (``analytics.tasks``), per merchant."""
 
 from __future__ import annotations
 
@@ -7,18 +8,25 @@ import threading
 from dataclasses import replace
 from datetime import date
 
+import psycopg
 import pytest
 from django.core.cache import cache
 from django.db import OperationalError, connection
 
 from analytics import filters as filters_module
-from analytics import precompute, selectors
+from analytics import precompute, selectors, services, tasks
 from analytics.charts import choose_interval
 from analytics.filters import Compare, Preset, merchant_today
 from analytics.models import PrecomputedAnswer
 from analytics.precompute import STORE_PRODUCTS_MAX_DAYS, precomputed_day, preset_filters, presets_precompute
-from analytics.services import rollups_refresh
-from analytics.tasks import presets_precompute_due_task, presets_precompute_task, rollups_refresh_task
+from analytics.services import rollups_rebuild_derived, rollups_refresh
+from analytics.tasks import (
+    SNAPSHOT_TRIES,
+    presets_precompute_due_task,
+    presets_precompute_request,
+    presets_precompute_task,
+    rollups_refresh_task,
+)
 
 from . import oracle
 from .oracle import LAST_DAY, OrderGenerator, dataset_create, ingest
@@ -96,7 +104,7 @@ def test_a_refresh_deletes_the_answers_and_its_task_queues_the_recompute(
     presets_precompute(merchant_id=merchant.pk, today=LAST_DAY)
     assert precomputed_day(merchant.pk) == LAST_DAY
     queued = []
-    monkeypatch.setattr(presets_precompute_task, "delay", queued.append)
+    monkeypatch.setattr(presets_precompute_task, "delay", lambda *args: queued.append(args))
 
     # When: new sales land and the refresh task runs
     ingest(merchant, [dataset.generator.order(LAST_DAY)])
@@ -106,7 +114,7 @@ def test_a_refresh_deletes_the_answers_and_its_task_queues_the_recompute(
     # Then: nothing computed from the old rollups is left, and the recompute is queued
     assert not PrecomputedAnswer.objects.filter(merchant=merchant).exists()
     assert precomputed_day(merchant.pk) is None
-    assert queued == [merchant.pk]
+    assert [args[0] for args in queued] == [merchant.pk]
 
 
 def test_the_new_answers_include_the_new_sales(dataset):
@@ -145,15 +153,19 @@ def test_a_second_precompute_is_skipped_unless_forced_and_merchants_are_apart(da
 def test_the_periodic_task_queues_merchants_whose_answers_are_not_for_their_today(dataset, monkeypatch):
     merchant = dataset.merchant
     queued = []
-    monkeypatch.setattr(presets_precompute_task, "delay", queued.append)
+    monkeypatch.setattr(presets_precompute_task, "delay", lambda *args: queued.append(args))
     presets_precompute(merchant_id=merchant.pk, today=LAST_DAY)  # yesterday's (long ago) answers
 
     assert presets_precompute_due_task.apply().get() == 1
-    assert queued == [merchant.pk]
+    assert [args[0] for args in queued] == [merchant.pk]
+    # The next beat, before that task ran: the merchant's precompute is queued already, not queued again
+    assert presets_precompute_due_task.apply().get() == 0
+    assert len(queued) == 1
 
-    presets_precompute_task.apply(args=[merchant.pk])  # the merchant's today now
+    presets_precompute_task.apply(args=queued[0])  # the merchant's today now
     assert precomputed_day(merchant.pk) == merchant_today(merchant)
     assert presets_precompute_due_task.apply().get() == 0
+    assert len(queued) == 1
 
 
 @pytest.mark.django_db(transaction=True)
@@ -220,15 +232,234 @@ def test_the_summary_api_reads_a_precomputed_preset_in_bounded_queries(dataset, 
     assert expected.current.customers > 0
 
 
-def test_the_task_holds_the_rollup_lock_after_failed_tries(dataset, monkeypatch):
+# --- single-flight (``analytics.tasks``) -------------------------------------------------------------------
+
+
+@pytest.fixture
+def queued(monkeypatch):
+    """The precompute tasks queued (their arguments), instead of sent to a broker."""
     calls = []
-    monkeypatch.setattr(
-        "analytics.tasks.presets_precompute",
-        lambda **kwargs: calls.append(kwargs) or precompute.PrecomputeResult(kwargs["merchant_id"], None, 0, 0.0),
-    )
+    monkeypatch.setattr(presets_precompute_task, "delay", lambda *args: calls.append(args))
+    return calls
 
-    presets_precompute_task.apply(args=[dataset.merchant.pk])
-    presets_precompute_task.apply(args=[dataset.merchant.pk], retries=1)
-    presets_precompute_task.apply(args=[dataset.merchant.pk], retries=2)
 
-    assert [call["exclusive"] for call in calls] == [False, False, True]
+@pytest.fixture
+def computed(monkeypatch):
+    """The precomputes the task runs (their merchant), each the real one."""
+    calls = []
+    real = tasks.presets_precompute
+
+    def counting(**kwargs):
+        calls.append(kwargs["merchant_id"])
+        return real(**kwargs)
+
+    monkeypatch.setattr(tasks, "presets_precompute", counting)
+    return calls
+
+
+def test_a_burst_of_refreshes_queues_one_precompute(dataset, queued, django_capture_on_commit_callbacks):
+    merchant = dataset.merchant
+
+    # When: three batches land, each followed by its refresh task, before any precompute ran
+    for _ in range(3):
+        ingest(merchant, [dataset.generator.order(LAST_DAY)])
+        with django_capture_on_commit_callbacks(execute=True):
+            assert rollups_refresh_task.apply(args=[merchant.pk]).get() >= 1
+
+    # Then: one precompute is queued for the merchant, and the beat does not add another
+    assert [args[0] for args in queued] == [merchant.pk]
+    assert presets_precompute_due_task.apply().get() == 0
+    assert len(queued) == 1
+
+
+def test_a_refresh_during_a_running_precompute_leads_to_exactly_one_follow_up(dataset, queued, monkeypatch):
+    merchant = dataset.merchant
+    assert presets_precompute_request(merchant.pk)
+    assert len(queued) == 1
+    real = tasks.presets_precompute
+    runs = []
+
+    def with_refreshes_meanwhile(**kwargs):
+        runs.append(kwargs)
+        if len(runs) == 1:  # two refreshes commit while the first run computes: their requests queue nothing
+            assert not presets_precompute_request(merchant.pk)
+            assert not presets_precompute_request(merchant.pk)
+            assert len(queued) == 1
+        return real(**kwargs)
+
+    monkeypatch.setattr(tasks, "presets_precompute", with_refreshes_meanwhile)
+
+    # When: the queued task runs
+    assert presets_precompute_task.apply(args=queued[0]).get() > 0
+
+    # Then: exactly one follow-up is queued at its end, under a flight of its own
+    assert len(queued) == 2
+    assert queued[1][0] == merchant.pk
+    assert queued[1][1] != queued[0][1]
+    assert not presets_precompute_request(merchant.pk, follow_up=False)  # it holds the flight
+    # The first task delivered again (a duplicate) does nothing; the follow-up runs and queues nothing more
+    assert presets_precompute_task.apply(args=queued[0]).get() == 0
+    assert len(runs) == 1
+    presets_precompute_task.apply(args=queued[1])
+    assert len(runs) == 2
+    assert len(queued) == 2
+    # The flight is released: the next refresh queues again
+    assert presets_precompute_request(merchant.pk)
+    assert len(queued) == 3
+
+
+def test_a_task_that_starts_while_another_holds_the_flight_exits(dataset, queued, computed):
+    merchant = dataset.merchant
+    assert presets_precompute_request(merchant.pk)
+    token = queued[0][1]
+
+    # A task of another flight, and one queued without a flight, while this one is queued (or running)
+    assert presets_precompute_task.apply(args=[merchant.pk, "another-flight"]).get() == 0
+    assert presets_precompute_task.apply(args=[merchant.pk]).get() == 0
+    assert computed == []
+
+    # The flight's own task computes (its snapshot, read after them, covers their requests: no follow-up)
+    assert presets_precompute_task.apply(args=[merchant.pk, token]).get() > 0
+    assert computed == [merchant.pk]
+    assert len(queued) == 1
+    assert precomputed_day(merchant.pk) == merchant_today(merchant)
+
+
+def test_a_task_that_fails_for_good_releases_the_flight(dataset, queued, monkeypatch):
+    merchant = dataset.merchant
+    assert presets_precompute_request(merchant.pk)
+    conflict = OperationalError("could not serialize access due to concurrent update")
+    conflict.__cause__ = psycopg.errors.SerializationFailure()
+    calls = []
+
+    def always_conflicting(**kwargs):
+        calls.append(kwargs)
+        raise conflict
+
+    monkeypatch.setattr(tasks, "presets_precompute", always_conflicting)
+
+    # Each run tries from a fresh snapshot a bounded number of times (never with the rollup lock held), then
+    # Celery retries it later; the last retry's failure releases the flight
+    with pytest.raises(OperationalError):
+        presets_precompute_task.apply(args=queued[0], retries=presets_precompute_task.max_retries, throw=True)
+    assert len(calls) == SNAPSHOT_TRIES
+    assert all(set(call) == {"merchant_id"} for call in calls)
+    assert presets_precompute_request(merchant.pk)
+    assert len(queued) == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_task_computes_again_from_a_fresh_snapshot_after_a_conflicting_refresh(merchant, monkeypatch):
+    data = dataset_create(merchant)
+    generator = OrderGenerator(data)
+    ingest(merchant, generator.days(date(2024, 4, 1), LAST_DAY))
+    rollups_refresh(merchant_id=merchant.pk)
+    compute = precompute.presets_answers
+    computes, refreshes = [], []
+
+    def answers_then_a_refresh(merchant_id, today):
+        computes.append(today)
+        answers = compute(merchant_id, today)
+        if len(computes) == 1:  # a refresh commits while the first snapshot is being computed from
+
+            def refresh():
+                try:
+                    ingest(merchant, [replace(generator.order(LAST_DAY, customer="late"), status="completed")])
+                    refreshes.append(rollups_refresh(merchant_id=merchant.pk))
+                finally:
+                    connection.close()
+
+            thread = threading.Thread(target=refresh)
+            thread.start()
+            thread.join(timeout=30)
+        return answers
+
+    monkeypatch.setattr(precompute, "presets_answers", answers_then_a_refresh)
+    monkeypatch.setattr(filters_module, "merchant_today", lambda merchant: LAST_DAY)
+    monkeypatch.setattr(precompute, "merchant_today", lambda merchant: LAST_DAY)
+    queued = []
+    monkeypatch.setattr(presets_precompute_task, "delay", lambda *args: queued.append(args))
+    assert presets_precompute_request(merchant.pk)
+
+    # When: the task runs, and a refresh commits during its first computation
+    assert presets_precompute_task.apply(args=queued[0]).get() > 0
+
+    # Then: the refresh did not wait, the task computed again at once (a second snapshot), no follow-up queued
+    assert len(refreshes) == 1
+    assert refreshes[0].days
+    assert len(computes) == 2
+    assert len(queued) == 1
+    last_7 = replace(preset_filters(merchant.pk, LAST_DAY)[2 * 3], compare=Compare.NONE)
+    monkeypatch.setattr(selectors, "_customer_figures_query", no_heavy_query)
+    cache.clear()
+    assert selectors.summary(last_7) == oracle.summary(oracle.entries(merchant), last_7)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_answers_computed_before_a_rebuild_of_derived_tables_are_not_stored(merchant, monkeypatch):
+    data = dataset_create(merchant)
+    generator = OrderGenerator(data)
+    ingest(merchant, generator.days(date(2024, 3, 1), LAST_DAY))
+    rollups_refresh(merchant_id=merchant.pk)
+    # Given: wrong first order days on the customer rows (every customer counted as returning), which
+    # ``rebuild_rollups --only first_dates`` repairs
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE analytics_customerday SET first_date = NULL WHERE merchant_id = %s", [merchant.pk])
+    copy, bump = services._first_dates_copy, services.rollups_version_bump
+    rebuilding, snapshot_read, committed, stored = (threading.Event() for _ in range(4))
+    rebuilds = []
+
+    def copy_once_the_snapshot_is_read(*args):
+        rebuilding.set()  # its lock is held and the merchant's answers deleted: before the precompute starts
+        assert snapshot_read.wait(timeout=30)
+        copy(*args)
+
+    def bump_late_after_the_commit(merchant_id):
+        if not connection.in_atomic_block:  # the on-commit bump: after the lock is released, maybe late
+            committed.set()
+            stored.wait(timeout=30)
+        bump(merchant_id)
+
+    def rebuild():
+        try:
+            rebuilds.append(rollups_rebuild_derived(merchant_id=merchant.pk, names=["first_dates"]))
+        finally:
+            connection.close()
+
+    monkeypatch.setattr(services, "_first_dates_copy", copy_once_the_snapshot_is_read)
+    monkeypatch.setattr(services, "rollups_version_bump", bump_late_after_the_commit)
+    compute = precompute.presets_answers
+
+    def answers_then_the_rebuild_commits(merchant_id, today):
+        answers = compute(merchant_id, today)  # from the snapshot: the wrong first order days
+        snapshot_read.set()
+        assert committed.wait(timeout=30)
+        return answers
+
+    monkeypatch.setattr(precompute, "presets_answers", answers_then_the_rebuild_commits)
+
+    # When: the rebuild starts, then a precompute reads its snapshot, then the rebuild commits (its on-commit
+    # cache bump comes after the precompute's check)
+    thread = threading.Thread(target=rebuild)
+    thread.start()
+    try:
+        assert rebuilding.wait(timeout=30)
+        with pytest.raises(OperationalError, match="could not serialize access"):
+            presets_precompute(merchant_id=merchant.pk, today=LAST_DAY)
+    finally:
+        stored.set()
+        thread.join(timeout=30)
+
+    # Then: nothing computed from before the rebuild was stored
+    assert len(rebuilds) == 1
+    assert not PrecomputedAnswer.objects.filter(merchant=merchant).exists()
+
+    # And the next precompute stores the repaired figures
+    monkeypatch.undo()
+    assert presets_precompute(merchant_id=merchant.pk, today=LAST_DAY).answers > 0
+    last_30 = replace(preset_filters(merchant.pk, LAST_DAY)[3 * 3], compare=Compare.NONE)
+    monkeypatch.setattr(selectors, "_customer_figures_query", no_heavy_query)
+    cache.clear()
+    expected = oracle.summary(oracle.entries(merchant), last_30)
+    assert selectors.summary(last_30) == expected
+    assert 0 < expected.current.returning_customers < expected.current.customers
