@@ -1,7 +1,8 @@
 """The recommendations endpoints of the partner API.
 
 - ``GET /api/v1/recommendations/?product=SKU[&store=CODE][&channel=online|offline][&customer=ID][&limit=N]``:
-  what to show next to a product (``recommendations.selectors.recommend``, cached in Redis);
+  what to show next to a product (``recommendations.selectors.recommend``, cached in Redis); without ``product``,
+  with ``customer``: the customer's next-purchase list (``recommendations.selectors.recommend_for_customer``);
 - ``GET/POST /api/v1/recommendation-rules/``, ``GET/PATCH/DELETE /api/v1/recommendation-rules/{id}/``: the
   merchant's rules, written through ``recommendations.rules``;
 - ``POST /api/v1/recommendations/compute/`` (202 with the job) and ``GET /api/v1/recommendations/jobs/{id}/``.
@@ -51,7 +52,7 @@ from stores.validation import normalize_store_code
 
 from .models import RecommendationJob, RecommendationRule, RecommendationRuleStore, RuleChannel, RuleKind
 from .rules import rule_create, rule_delete, rule_list_ordering, rule_update
-from .selectors import MAX_LIMIT, _version_key, cache_version, recommend
+from .selectors import MAX_LIMIT, _version_key, cache_version, recommend, recommend_for_customer
 from .serializers import (
     JobSerializer,
     RecommendationQuerySerializer,
@@ -88,7 +89,7 @@ def _answer_cache_key(merchant: Merchant, params: dict) -> str:
     today = timezone.now().astimezone(merchant.tzinfo).date()
     store = normalize_store_code(params["store"]) if params.get("store") else ""
     raw = json.dumps(
-        [params["product"], store, params.get("channel") or "", params.get("customer") or "", params["limit"]],
+        [params.get("product"), store, params.get("channel") or "", params.get("customer") or "", params["limit"]],
         ensure_ascii=False,
     )
     # Keyed with the merchant's identity secret: a customer identifier can't be guessed back from a cache key.
@@ -269,7 +270,7 @@ def customer_by_identifier(merchant: Merchant, identifier: str, store: Store | N
     get=extend_schema(
         operation_id="recommendations_retrieve",
         tags=["recommendations"],
-        summary="Recommendations for a product",
+        summary="Recommendations for a product, or a customer's next purchase",
         description=(
             "What to show next to a product, in order: the merchant's pins of the most specific scope (store, then "
             "channel, then all), then the learnt suggestions by score (bought together in online and in-store "
@@ -277,7 +278,14 @@ def customer_by_identifier(merchant: Merchant, identifier: str, store: Store | N
             "fill `limit`. Exclusions and blocks always win; the product itself, inactive, placeholder and unpriced "
             "products are never shown. Every item says why (`reason`) and from which list (`scope`). Answers are "
             "cached and refreshed at once when a rule changes or suggestions are recomputed. An unknown SKU answers "
-            "404; an unknown customer is ignored. Scope: `recommendations:read`."
+            "404; an unknown customer is ignored.\n\n"
+            "Without `product`, with `customer`: what that customer may buy next (`product` is null): the two best "
+            "`bought_later` partners of every product of their last order (within 90 days), then the best partner "
+            "of every product of their other orders of the 30 days before (`reason.follows` names the products "
+            "they follow), then trending and bestsellers of the store or channel. Global blocks apply (pins and "
+            "exclusions are per product); what the customer already bought is left out. An unknown customer "
+            "answers trending and bestsellers, and `notes` says so. This is the very list the bought-later "
+            "quality figure measures. Scope: `recommendations:read`."
         ),
         parameters=[RecommendationQuerySerializer],
         responses={200: RecommendationSerializer},
@@ -341,9 +349,11 @@ class RecommendationView(TenantAPIMixin, APIView):
         return json_response(body)
 
     def _answer(self, merchant: Merchant, params: dict) -> dict:
-        product = Product.objects.for_merchant(merchant).filter(sku=params["product"]).first()
-        if product is None:
-            raise exceptions.NotFound(f"Unknown product SKU {params['product']}.")
+        product = None
+        if params.get("product"):
+            product = Product.objects.for_merchant(merchant).filter(sku=params["product"]).first()
+            if product is None:
+                raise exceptions.NotFound(f"Unknown product SKU {params['product']}.")
         store = None
         if params.get("store"):
             code = normalize_store_code(params["store"])
@@ -351,6 +361,16 @@ class RecommendationView(TenantAPIMixin, APIView):
             if store is None:
                 raise exceptions.ValidationError({"store": [f"Unknown store code {code}."]})
         customer = customer_by_identifier(merchant, params["customer"], store) if params.get("customer") else None
+        if product is None:  # the customer's next-purchase list (an unknown customer: the fill, with a note)
+            result = recommend_for_customer(
+                merchant=merchant,
+                customer=customer,
+                store=store,
+                channel=params.get("channel"),
+                limit=params["limit"],
+                use_cache=False,  # this answer is cached whole, above
+            )
+            return RecommendationSerializer(result).data
         result = recommend(
             merchant=merchant,
             product=product,

@@ -12,10 +12,13 @@
   with bestsellers of that scope); the baseline is the bestsellers of that same scope. Both leave out the other
   items already in the basket. Hit-rate@10 (held-out item in the 10) and MRR, overall and per channel.
 - Bought later: each identified customer whose first order in the test period follows one of their orders
-  within 90 days before it: the model lists the two best bought-later partners of every product of that earlier
-  order (every product's first partner, then every product's second), then the best partner of every product
-  of the customer's other orders of the 30 days before the visit (most recent first), then bestsellers; the baseline
-  is the bestsellers; recall@10 of the next order's products.
+  within 90 days before it: the model's ten are the served "next purchase" list
+  (``next_purchase.next_purchase_list``, what ``selectors.recommend_for_customer`` answers without a store or
+  channel): the two best bought-later partners of every product of that earlier order (every product's first
+  partner, then every product's second), then the best partner of every product of the customer's other orders of
+  the 30 days before the visit (most recent first), then trending and bestsellers, leaving out what the customer
+  bought before the visit (in the orders read); the baseline is the bestsellers; recall@10 of the next order's
+  products.
 - Coverage: share of the sellable catalogue (active, not placeholder) the model suggests at all.
 Below ``MIN_CASES`` (200) test cases a metric is reported as "not enough data" (None), never as a number.
 """
@@ -34,6 +37,7 @@ from merchants.models import Merchant
 
 from . import compute
 from .models import SuggestionKind, SuggestionScope
+from .next_purchase import HISTORY_DAYS, next_purchase_list
 from .services import read_baskets
 
 MIN_CASES = 200
@@ -41,8 +45,6 @@ TOP_K = 10
 TEST_SHARE = 0.2
 MAX_CASES = 100_000  # seeded sample beyond this: the numbers are stable long before
 SEED = 20260601
-LAST_ORDER_PARTNERS = 2  # bought-later partners taken per product of the customer's last order
-HISTORY_DAYS = 30  # the customer's other orders of these days before the visit add their best partner
 
 
 @dataclass(frozen=True)
@@ -297,28 +299,26 @@ def _evaluate_together(table: compute.SuggestionTable, test: compute.Lines, para
     return results
 
 
-def _later_candidates(later: dict, products, depth: int) -> list[int]:
-    """The best ``depth`` bought-later partners of each of ``products``: every product's first, then every
-    product's second, ... (within a rank, the stronger pair first)."""
-    ranked = []
-    for product in products:
-        partners, scores = later.get(product, (None, None))
-        if partners is not None:
-            ranked += [
-                (rank, -score, partner)
-                for rank, (partner, score) in enumerate(
-                    zip(partners[:depth].tolist(), scores[:depth].tolist(), strict=True)
-                )
-            ]
-    return [partner for _, _, partner in sorted(ranked)]
-
-
 def _evaluate_later(
-    table: compute.SuggestionTable, lines: compute.Lines, orders: compute.CustomerOrders, split_epoch: float, params
+    table: compute.SuggestionTable,
+    lines: compute.Lines,
+    orders: compute.CustomerOrders,
+    split_epoch: float,
+    params,
+    *,
+    exclude_bought: bool = True,
+    lists: dict[int, list] | None = None,
 ) -> LaterResult:
+    """Recall@10 of the served "next purchase" list (``next_purchase.next_purchase_list``, the list
+    ``selectors.recommend_for_customer`` answers without a store or channel: trending then bestsellers to fill,
+    what the customer bought before the visit left out) beside the bestsellers. ``lists`` (tests): filled with
+    each case's list, by customer."""
     later = _partners(table, SuggestionKind.BOUGHT_LATER)
-    bestsellers = _ranked_lists(table, SuggestionKind.BESTSELLER).get((SuggestionScope.ALL, None), {}).get(0)
-    bestsellers = bestsellers if bestsellers is not None else np.empty(0, dtype=np.int64)
+    popular = _ranked_lists(table, SuggestionKind.BESTSELLER).get((SuggestionScope.ALL, None), {}).get(0)
+    popular = popular if popular is not None else np.empty(0, dtype=np.int64)
+    trending = _ranked_lists(table, SuggestionKind.TRENDING).get((SuggestionScope.ALL, None), {}).get(0)
+    trending = trending if trending is not None else np.empty(0, dtype=np.int64)
+    fills = [(SuggestionKind.TRENDING.value, trending), (SuggestionKind.BESTSELLER.value, popular)]
     # Products of every order, for the orders that matter.
     order = np.lexsort((orders.placed, orders.customer))
     customer, placed, order_ids = orders.customer[order], orders.placed[order], orders.order[order]
@@ -332,41 +332,49 @@ def _evaluate_later(
     index = index[(~is_test[index - 1]) & (placed[index] - placed[index - 1] <= params.later_days * 86400)]
     if len(index) == 0:
         return LaterResult(0, None, None)
-    # The customer's orders before the visit: the last one, and the others of the ``HISTORY_DAYS`` before the
-    # visit (most recent first). The visit's time is known when the customer is recognised; its basket is not.
+    # The customer's orders before the visit: the last one, the others of the ``HISTORY_DAYS`` before the visit
+    # (most recent first), and (to leave out what they already bought) all of them. The visit's time is known
+    # when the customer is recognised; its basket is not.
+    first_of_customer = np.flatnonzero(~previous_same)
+    customer_start = first_of_customer[np.searchsorted(first_of_customer, index, side="right") - 1]
     history: list[list[int]] = []
-    for position in index.tolist():
+    for position, start in zip(index.tolist(), customer_start.tolist(), strict=True):
         recent = [position - 1]
         earlier = position - 2
-        while (
-            earlier >= 0
-            and customer[earlier] == customer[position]
-            and placed[position] - placed[earlier] <= HISTORY_DAYS * 86400
-        ):
+        while earlier >= start and placed[position] - placed[earlier] <= HISTORY_DAYS * 86400:
             recent.append(earlier)
             earlier -= 1
         history.append(recent)
-    wanted = np.r_[order_ids[index], order_ids[np.concatenate([np.array(h) for h in history])]]
+    before_visit = [np.arange(start, position) for position, start in zip(index, customer_start, strict=True)]
+    wanted = np.r_[order_ids[index], order_ids[np.concatenate(before_visit)]]
     keep = np.isin(lines.order, wanted)
     by_order: dict[int, set[int]] = {}
     for order_id, product in zip(lines.order[keep].tolist(), lines.product[keep].tolist(), strict=True):
         by_order.setdefault(order_id, set()).add(product)
     cases = 0
     recall = popularity = 0.0
-    top_popular = [int(v) for v in bestsellers[:TOP_K]]
-    for position, recent in zip(index.tolist(), history, strict=True):
+    top_popular = [int(v) for v in popular[:TOP_K]]
+    for position, start, recent in zip(index.tolist(), customer_start.tolist(), history, strict=True):
         nxt = by_order.get(int(order_ids[position]))
         before = by_order.get(int(order_ids[position - 1]))
         if not nxt or not before:
             continue
-        model = _top(
-            [_later_candidates(later, before, LAST_ORDER_PARTNERS)]
-            + [_later_candidates(later, by_order.get(int(order_ids[o]), ()), 1) for o in recent[1:]]
-            + [top_popular],
-            set(),
+        bought: set[int] = set()
+        if exclude_bought:
+            for earlier in range(start, position):
+                bought |= by_order.get(int(order_ids[earlier]), set())
+        model = next_purchase_list(
+            later=later,
+            last_order=sorted(before),
+            recent_orders=[sorted(by_order.get(int(order_ids[o]), ())) for o in recent[1:]],
+            fills=fills,
+            skip=bought,
+            limit=TOP_K,
         )
+        if lists is not None:
+            lists[int(customer[position])] = model
         cases += 1
-        recall += len(nxt.intersection(model)) / len(nxt)
+        recall += len(nxt.intersection(pick.product for pick in model)) / len(nxt)
         popularity += len(nxt.intersection(top_popular)) / len(nxt)
     if cases < MIN_CASES:
         return LaterResult(cases, None, None)

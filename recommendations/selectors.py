@@ -10,6 +10,13 @@ Contract (used by ``recommendations/api.py``, ``views.py``; stable):
     every new computation bumps (``recommendations.services.recommendations_cache_invalidate``), and per local
     day (campaign windows). Raises nothing for a product without data: the fill (trending, bestsellers) answers.
 
+``recommend_for_customer(*, merchant, customer, store=None, channel=None, limit=10, exclude_bought=True, at=None)
+-> Recommendation`` (``product_id`` and ``sku`` None)
+    What the customer may buy next: ``next_purchase.next_purchase_list`` (the ranking the bought-later evaluation
+    measures) from their last order and their orders of the 30 days before ``at``, minus blocks, unsellable
+    products and (``exclude_bought``) what they bought; filled with trending, then bestsellers. ``customer`` None
+    (unknown): the fill, with a note. Cached like ``recommend``.
+
 Order of the answer (documented in README "Recommendations"):
     1. pins of the most specific scope that has active pins today (merchant's time zone), by position:
        store > channel > all; within one scope, product rules are more specific than category rules
@@ -48,9 +55,10 @@ from django.utils import timezone
 
 from catalog.models import Product
 from merchants.models import Merchant
-from sales.models import Customer, OrderLine
+from sales.models import Customer, Order, OrderLine, OrderStatus
 from stores.models import Store
 
+from .compute import ComputeParams
 from .models import (
     JobStatus,
     RecommendationJob,
@@ -62,6 +70,7 @@ from .models import (
     SuggestionKind,
     SuggestionScope,
 )
+from .next_purchase import HISTORY_DAYS, LAST_ORDER_PARTNERS, next_purchase_list
 
 MAX_LIMIT = 50
 CACHE_TIMEOUT = 6 * 3600  # a safety net only: every change bumps the version, and the key carries the day
@@ -80,8 +89,8 @@ class RecommendationItem:
 
 @dataclass(frozen=True)
 class Recommendation:
-    product_id: int
-    sku: str
+    product_id: int | None  # None: a customer's next-purchase list (``recommend_for_customer``)
+    sku: str | None
     computed_at: dt.datetime | None  # when the suggestions in use were computed (None: never)
     items: list[RecommendationItem]
     # Which learnt list the suggestions came from first ("store:PAR-01", "offline", "all"), or None if none;
@@ -412,6 +421,216 @@ def _resolve(
         items=items,
         learnt_scope=learnt_scope,
         fallback=fallback,
+        notes=notes,
+    )
+
+
+def recommend_for_customer(
+    *,
+    merchant: Merchant,
+    customer: Customer | None,
+    store: Store | None = None,
+    channel: str | None = None,
+    limit: int = 10,
+    exclude_bought: bool = True,
+    at: dt.datetime | None = None,
+    use_cache: bool = True,
+) -> Recommendation:
+    """What the customer may buy next (see the module docstring): the list of ``next_purchase.next_purchase_list``
+    — the very ranking the bought-later evaluation measures — from the customer's (merged customers followed)
+    last order before ``at`` (default now; within the 90 days bought later learns from) and their other orders of
+    the ``HISTORY_DAYS`` before ``at``, minus global blocks, inactive, placeholder and unpriced products and (with
+    ``exclude_bought``) what the customer already bought; filled with trending, then bestsellers, of the store /
+    channel / everything. ``customer`` None (unknown): the fill only, and a note says so. Pins and exclusions
+    are per product: they do not apply. Cached like ``recommend`` (same version; per local day) unless ``at`` is
+    given."""
+    if customer is not None and customer.merchant_id != merchant.pk:
+        raise ValueError("recommend_for_customer(): the customer belongs to another merchant.")
+    if store is not None and store.merchant_id != merchant.pk:
+        raise ValueError("recommend_for_customer(): the store belongs to another merchant.")
+    if channel not in (None, "online", "offline"):
+        raise ValueError(f"recommend_for_customer(): channel must be 'online', 'offline' or None, not {channel!r}.")
+    limit = max(1, min(MAX_LIMIT, int(limit)))
+    if store is not None and channel is None:
+        channel = "offline"
+    today = timezone.now().astimezone(merchant.tzinfo).date()
+    customer_id = (customer.merged_into_id or customer.pk) if customer is not None else None
+    key = None
+    if use_cache and at is None:
+        raw = f"{store.pk if store else None}:{channel}:{customer_id}:{limit}:{int(bool(exclude_bought))}:{today}"
+        digest = hashlib.blake2s(raw.encode(), digest_size=12).hexdigest()
+        key = f"reco:c:{merchant.pk}:{cache_version(merchant.pk)}:{digest}"
+        cached = cache.get(key)
+        if cached is not None:
+            return cached
+    result = _resolve_for_customer(
+        merchant=merchant,
+        customer_id=customer_id,
+        store=store,
+        channel=channel,
+        limit=limit,
+        exclude_bought=exclude_bought,
+        at=at or timezone.now(),
+        today=today,
+    )
+    if key is not None:
+        cache.set(key, result, timeout=CACHE_TIMEOUT)
+    return result
+
+
+def _customer_history(
+    merchant: Merchant, customer_id: int, at: dt.datetime
+) -> tuple[list[int], list[list[int]], set[int]]:
+    """(products of the last order before ``at``, products of the other orders of the ``HISTORY_DAYS`` before
+    ``at`` most recent first, every product the customer bought before ``at``). No history when the last order
+    is older than the bought-later horizon. Orders as the learning reads them: not cancelled, sale lines."""
+    horizon = at - dt.timedelta(days=ComputeParams().later_days)
+    since = at - dt.timedelta(days=HISTORY_DAYS)
+    orders = list(
+        Order.objects.for_merchant(merchant)
+        .filter(customer_id=customer_id, placed_at__lt=at, placed_at__gte=min(horizon, since))
+        .exclude(status=OrderStatus.CANCELLED)
+        .order_by("-placed_at", "-pk")
+        .values_list("pk", "placed_at")
+    )
+    if not orders:
+        return [], [], set()
+    recent = [orders[0][0]] + [pk for pk, placed_at in orders[1:] if placed_at >= since]
+    products: dict[int, set[int]] = {}
+    for order_id, product_id in (
+        OrderLine.objects.for_merchant(merchant)
+        .filter(order_id__in=recent, kind="sale", product_id__isnull=False)
+        .values_list("order_id", "product_id")
+    ):
+        products.setdefault(order_id, set()).add(product_id)
+    bought = set(
+        OrderLine.objects.for_merchant(merchant)
+        .filter(order__customer_id=customer_id, order__placed_at__lt=at, kind="sale", product_id__isnull=False)
+        .values_list("product_id", flat=True)
+        .distinct()
+    )
+    last = sorted(products.get(recent[0], ()))
+    return last, [sorted(products.get(order_id, ())) for order_id in recent[1:]], bought
+
+
+def _resolve_for_customer(
+    *,
+    merchant: Merchant,
+    customer_id: int | None,
+    store: Store | None,
+    channel: str | None,
+    limit: int,
+    exclude_bought: bool,
+    at: dt.datetime,
+    today: dt.date,
+) -> Recommendation:
+    state = RecommendationState.objects.for_merchant(merchant).values("current_job_id", "computed_at").first() or {
+        "current_job_id": None,
+        "computed_at": None,
+    }
+    notes: list[str] = []
+    last: list[int] = []
+    recent: list[list[int]] = []
+    excluded: set[int] = set(
+        RecommendationRule.objects.for_merchant(merchant)
+        .filter(kind=RuleKind.BLOCK)
+        .filter(Q(starts_on__isnull=True) | Q(starts_on__lte=today), Q(ends_on__isnull=True) | Q(ends_on__gte=today))
+        .values_list("target_id", flat=True)
+    )
+    if customer_id is None:
+        notes.append("Unknown customer: trending and bestsellers only.")
+    else:
+        last, recent, bought = _customer_history(merchant, customer_id, at)
+        if not last and not any(recent):
+            notes.append("No order of this customer in the 90 days before: trending and bestsellers only.")
+        if exclude_bought:
+            excluded |= bought
+    scopes = _scopes_for(store, channel)
+    store_codes = {store.pk: store.code} if store is not None else {}
+    later: dict[int, tuple[list[int], list[float]]] = {}
+    evidence: dict[tuple[int, int], dict] = {}
+    fills: list[tuple[str, list[int]]] = []
+    fill_rows: list[tuple[str, dict[int, dict]]] = []
+    if state["current_job_id"] is not None:
+        customer_products = set(last).union(*recent)
+        rows = (
+            Suggestion.objects.for_merchant(merchant)
+            .filter(
+                job_id=state["current_job_id"],
+                product_id__in=sorted(customer_products),
+                kind=SuggestionKind.BOUGHT_LATER,
+                scope=SuggestionScope.ALL,
+                store_id=None,
+                rank__lte=LAST_ORDER_PARTNERS,
+            )
+            .order_by("product_id", "rank")
+            .values(*SUGGESTION_COLUMNS)
+            if customer_products
+            else []
+        )
+        for row in rows:
+            partners, scores = later.setdefault(row["product_id"], ([], []))
+            partners.append(row["partner_id"])
+            scores.append(row["score"])
+            evidence[(row["product_id"], row["partner_id"])] = row
+        for kind in (SuggestionKind.TRENDING, SuggestionKind.BESTSELLER):
+            for scope, store_id in scopes:
+                listed = [
+                    r for r in _fill_rows(merchant, state["current_job_id"], scope, store_id) if r["kind"] == kind
+                ]
+                fills.append((kind.value, [r["partner_id"] for r in listed]))
+                fill_rows.append((_scope_label(scope, store_id, store_codes), {r["partner_id"]: r for r in listed}))
+    else:
+        notes.append("Suggestions have not been computed yet.")
+    wanted = {partner for partners, _ in later.values() for partner in partners}
+    wanted |= {partner for _, partners in fills for partner in partners}
+    products = {
+        row["id"]: row
+        for row in Product.objects.for_merchant(merchant)
+        .filter(pk__in=wanted, active=True, is_placeholder=False, price__gt=0)
+        .values("id", "sku", "name", "price")
+    }
+    catalogue = {
+        row["id"]: row["sku"]
+        for row in Product.objects.for_merchant(merchant).filter(pk__in=set(last).union(*recent)).values("id", "sku")
+    }
+    picks = next_purchase_list(
+        later=later,
+        last_order=last,
+        recent_orders=recent,
+        fills=fills,
+        skip=excluded | (wanted - products.keys()),
+        limit=limit,
+    )
+    items = []
+    for pick in picks:
+        info = products[pick.product]
+        if pick.fill is None:
+            row = evidence[(pick.follows[0], pick.product)]
+            reason = {**_evidence(row), "follows": [catalogue[product] for product in pick.follows]}
+            scope = SuggestionScope.ALL.value
+        else:
+            scope, rows_by_partner = fill_rows[pick.fill]
+            row = rows_by_partner[pick.product]
+            reason = {"kind": pick.kind}
+        items.append(
+            RecommendationItem(
+                product_id=pick.product,
+                sku=info["sku"],
+                name=info["name"],
+                price=info["price"],
+                score=round(row["score"], 6),
+                reason=reason,
+                scope=scope,
+            )
+        )
+    return Recommendation(
+        product_id=None,
+        sku=None,
+        computed_at=state["computed_at"],
+        items=items,
+        learnt_scope=SuggestionScope.ALL.value if later else None,
+        fallback=False,
         notes=notes,
     )
 

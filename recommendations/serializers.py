@@ -17,7 +17,11 @@ from .selectors import MAX_LIMIT
 
 
 class RecommendationQuerySerializer(serializers.Serializer):
-    product = serializers.CharField(help_text="SKU of the product the shopper is looking at (case-sensitive).")
+    product = serializers.CharField(
+        required=False,
+        help_text="SKU of the product the shopper is looking at (case-sensitive). Without it, `customer` is required "
+        "and the answer is that customer's next-purchase list.",
+    )
     store = serializers.CharField(
         required=False,
         allow_blank=True,
@@ -33,12 +37,21 @@ class RecommendationQuerySerializer(serializers.Serializer):
         allow_blank=True,
         max_length=320,
         help_text="Any identifier the order ingestion accepts (e-mail, phone, loyalty number, POS customer id, online "
-        "account id), hashed the same way; what the customer already bought is left out. An unknown customer is "
-        "ignored.",
+        "account id), hashed the same way; what the customer already bought is left out. With a product, an "
+        "unknown customer is ignored; without one, the answer is what the customer may buy next (bought later "
+        "after their last order and their orders of the 30 days before), or for an unknown customer trending and "
+        "bestsellers, with a note.",
     )
     limit = serializers.IntegerField(
         required=False, default=10, min_value=1, max_value=MAX_LIMIT, help_text="How many items (1 to 50)."
     )
+
+    def validate(self, attrs):
+        if not attrs.get("product") and not attrs.get("customer"):
+            raise serializers.ValidationError(
+                {"product": [serializers.ErrorDetail("This field is required.", code="required")]}
+            )
+        return attrs
 
 
 class ReasonSerializer(serializers.Serializer):
@@ -51,6 +64,11 @@ class ReasonSerializer(serializers.Serializer):
     )
     shared_baskets = serializers.IntegerField(required=False, help_text="bought_together: baskets with both.")
     customers = serializers.IntegerField(required=False, help_text="bought_later: customers who bought it later.")
+    follows = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="bought_later in a customer's list: SKUs of the products of the customer's orders it follows.",
+    )
     confidence = serializers.FloatField(required=False, help_text="Share (0..1) of baskets/customers with it.")
     lift = serializers.FloatField(required=False, help_text="Confidence divided by the item's own popularity.")
     baskets_offline = serializers.IntegerField(required=False, help_text="bought_together: shared in-store baskets.")
@@ -69,7 +87,9 @@ class RecommendationItemSerializer(serializers.Serializer):
 
 
 class RecommendationSerializer(serializers.Serializer):
-    product = serializers.CharField(source="sku", help_text="The SKU asked about.")
+    product = serializers.CharField(
+        source="sku", allow_null=True, help_text="The SKU asked about; null for a customer's next-purchase list."
+    )
     computed_at = serializers.DateTimeField(
         allow_null=True, help_text="When the learnt suggestions in use were computed; null if never."
     )

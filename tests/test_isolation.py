@@ -340,7 +340,8 @@ API_LIST_ROUTES = {
     "api:analytics-products",
 }
 API_WRITE_ONLY_ROUTES = {"api:product-bulk", "api:order-batch", "api:recommendation-compute"}
-# GET needs ?product=SKU (another merchant's SKU answers 404: tests/recommendations/test_api.py), not a plain list.
+# GET needs ?product=SKU or ?customer=ID, not a plain list (another merchant's SKU answers 404, its customer is
+# unknown: tests/recommendations/test_api.py).
 API_WRITE_ONLY_ROUTES |= {"api:recommendation-list"}
 API_WRITE_ONLY_ROUTES |= {"api:report-list"}  # POST only (order a report); jobs are read one by one
 

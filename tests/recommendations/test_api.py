@@ -187,16 +187,90 @@ def test_customer_identifier_leaves_out_what_they_bought_and_unknown_is_ignored(
     assert skus("nobody@example.com") == ["SOCKS", "MUG"]
 
 
+def test_customer_without_product_answers_their_next_purchase_list(
+    key, merchant, other_merchant, catalog, django_capture_on_commit_callbacks
+):
+    """``?customer=`` alone: the customer's next-purchase list (bought later after their last order, then the
+    fill), cached and refreshed on a rule change; another merchant's customer is unknown here."""
+    store = StoreFactory(merchant=merchant, code="PAR", country="FR")
+    computed_state(
+        merchant,
+        [
+            {"kind": "bought_later", "product": catalog["SOCKS"], "partner": catalog["CAP"], "score": 0.5,
+             "support": 7, "confidence": 0.35, "lift": 4.0},
+            {"kind": "bought_later", "product": catalog["SOCKS"], "partner": catalog["TEE"], "score": 0.4,
+             "support": 5, "confidence": 0.25, "lift": 3.0},
+            trending(catalog["MUG"], 0.9),
+            trending(catalog["SOCKS"], 0.8),
+        ],
+    )  # fmt: skip
+
+    def order(merchant_, code, email):
+        return OrderInput(
+            source="api", external_id=f"O-{code}", channel="offline", placed_at=timezone.now(), currency="EUR",
+            store=code, lines=[LineInput(sku="SOCKS", quantity=Decimal(1), unit_price=Decimal("12.00"))],
+            identifiers=[IdentifierInput(kind="email", value=email)],
+        )  # fmt: skip
+
+    assert orders_ingest(merchant=merchant, orders=[order(merchant, store.code, "jane@example.com")])[0].result == (
+        "created"
+    )
+    StoreFactory(merchant=other_merchant, code="BER", country="DE")
+    ProductFactory(merchant=other_merchant, sku="SOCKS", price=Decimal("12.00"))
+    theirs = orders_ingest(merchant=other_merchant, orders=[order(other_merchant, "BER", "max@example.com")])
+    assert theirs[0].result == "created"
+
+    response = key.get(RECOMMENDATIONS_URL, {"customer": "Jane@example.com", "limit": 3})
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert (body["product"], body["learnt_scope"], body["notes"]) == (None, "all", [])
+    assert body["results"][0] == {
+        "sku": "CAP",
+        "name": "Product CAP",
+        "price": "15.00",
+        "score": 0.5,
+        "reason": {"kind": "bought_later", "customers": 7, "confidence": 0.35, "lift": 4.0, "follows": ["SOCKS"]},
+        "scope": "all",
+    }
+    # SOCKS (bought already) is left out of the fill
+    assert [(item["sku"], item["reason"]["kind"]) for item in body["results"]] == [
+        ("CAP", "bought_later"),
+        ("TEE", "bought_later"),
+        ("MUG", "trending"),
+    ]
+    with django_capture_on_commit_callbacks(execute=True):
+        blocked = key.post(RULES_URL, {"kind": "block", "target": "CAP"}, format="json")
+    assert blocked.status_code == 201, blocked.content
+    again = key.get(RECOMMENDATIONS_URL, {"customer": "Jane@example.com", "limit": 3}).json()
+    assert [item["sku"] for item in again["results"]] == ["TEE", "MUG"]
+
+    # Another merchant's customer identifier is unknown here: the fill, and a note.
+    unknown = key.get(RECOMMENDATIONS_URL, {"customer": "max@example.com"}).json()
+    assert unknown["product"] is None
+    assert [item["sku"] for item in unknown["results"]] == ["MUG", "SOCKS"]
+    assert unknown["notes"] == ["Unknown customer: trending and bestsellers only."]
+
+
 @pytest.mark.parametrize(
     ("params", "expected"),
     [
         ({}, [("required", "product")]),
+        ({"customer": ""}, [("required", "product")]),
+        ({"customer": "jane@example.com", "store": "NOWHERE"}, [("invalid", "store")]),
         ({"product": "TEE", "limit": 0}, [("min_value", "limit")]),
         ({"product": "TEE", "limit": 51}, [("max_value", "limit")]),
         ({"product": "TEE", "channel": "mail"}, [("invalid_choice", "channel")]),
         ({"product": "TEE", "store": "NOWHERE"}, [("invalid", "store")]),
     ],
-    ids=["no-product", "limit-0", "limit-51", "bad-channel", "unknown-store"],
+    ids=[
+        "no-product",
+        "blank-customer-no-product",
+        "customer-unknown-store",
+        "limit-0",
+        "limit-51",
+        "bad-channel",
+        "unknown-store",
+    ],
 )
 def test_recommendations_bad_parameters_answer_400_with_attr(key, catalog, params, expected):
     response = key.get(RECOMMENDATIONS_URL, params)

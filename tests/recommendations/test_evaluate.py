@@ -132,7 +132,8 @@ def test_the_default_split_leaves_the_last_fifth_of_baskets_for_the_test():
 
 def test_bought_later_ranks_from_the_last_order_and_the_customers_recent_orders(merchant):
     """Learning: 300 customers buy X then Y; 100 buy P then Q and 60 P then R (R is P's second partner); 12 fillers
-    in 350 baskets each are the bestsellers (Y, Q, R are not among them). Test, 100 customers per group:
+    in 350 baskets each, 20 days after the others, are the bestsellers and the trending products (Y, Q, R are
+    not among them: the fill, trending then bestsellers, finds none of them). Test, 100 customers per group:
     G1 X 20 days before the split, an unrelated W 3 days before it, Y 5 days after it (X is within the 30 days
     before that visit); G2 P 3 days before the split, then R; G3 as G1 with X 40 days before the split (45 before
     the visit: too old to count)."""
@@ -143,7 +144,7 @@ def test_bought_later_ranks_from_the_last_order_and_the_customers_recent_orders(
     learn_day = SPLIT - dt.timedelta(days=80)
     baskets = []
     for i in range(12):
-        baskets += [(learn_day, "online", None, [product[f"F{i}"]]) for _ in range(350)]
+        baskets += [(learn_day + dt.timedelta(days=20), "online", None, [product[f"F{i}"]]) for _ in range(350)]
     for first, then, count in (("X", "Y", 300), ("P", "Q", 100), ("P", "R", 60)):
         for _ in range(count):
             customer = Customer.objects.create(merchant=merchant)
