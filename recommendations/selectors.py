@@ -254,6 +254,24 @@ def _fill_rows(merchant: Merchant, job_id: int, scope: str, store_id: int | None
     return rows
 
 
+def _question(
+    caller: str, merchant: Merchant, store, channel, customer, limit
+) -> tuple[str | None, int, dt.date, int | None]:
+    """The checks and defaults both resolvers share: (channel, limit, the merchant's today, the customer's id with
+    merges followed)."""
+    if store is not None and store.merchant_id != merchant.pk:
+        raise ValueError(f"{caller}(): the store belongs to another merchant.")
+    if customer is not None and customer.merchant_id != merchant.pk:
+        raise ValueError(f"{caller}(): the customer belongs to another merchant.")
+    if channel not in (None, "online", "offline"):
+        raise ValueError(f"{caller}(): channel must be 'online', 'offline' or None, not {channel!r}.")
+    if store is not None and channel is None:
+        channel = "offline"
+    today = timezone.now().astimezone(merchant.tzinfo).date()
+    customer_id = (customer.merged_into_id or customer.pk) if customer is not None else None
+    return channel, max(1, min(MAX_LIMIT, int(limit))), today, customer_id
+
+
 def recommend(
     *,
     merchant: Merchant,
@@ -268,17 +286,7 @@ def recommend(
     """What to show next to ``product`` (see the module docstring for the order and the filters)."""
     if product.merchant_id != merchant.pk:
         raise ValueError("recommend(): the product belongs to another merchant.")
-    if store is not None and store.merchant_id != merchant.pk:
-        raise ValueError("recommend(): the store belongs to another merchant.")
-    if customer is not None and customer.merchant_id != merchant.pk:
-        raise ValueError("recommend(): the customer belongs to another merchant.")
-    if channel not in (None, "online", "offline"):
-        raise ValueError(f"recommend(): channel must be 'online', 'offline' or None, not {channel!r}.")
-    limit = max(1, min(MAX_LIMIT, int(limit)))
-    if store is not None and channel is None:
-        channel = "offline"
-    today = timezone.now().astimezone(merchant.tzinfo).date()
-    customer_id = (customer.merged_into_id or customer.pk) if customer is not None else None
+    channel, limit, today, customer_id = _question("recommend", merchant, store, channel, customer, limit)
     key = None
     if use_cache:
         key = _cache_key(
@@ -444,17 +452,7 @@ def recommend_for_customer(
     channel / everything. ``customer`` None (unknown): the fill only, and a note says so. Pins and exclusions
     are per product: they do not apply. Cached like ``recommend`` (same version; per local day) unless ``at`` is
     given."""
-    if customer is not None and customer.merchant_id != merchant.pk:
-        raise ValueError("recommend_for_customer(): the customer belongs to another merchant.")
-    if store is not None and store.merchant_id != merchant.pk:
-        raise ValueError("recommend_for_customer(): the store belongs to another merchant.")
-    if channel not in (None, "online", "offline"):
-        raise ValueError(f"recommend_for_customer(): channel must be 'online', 'offline' or None, not {channel!r}.")
-    limit = max(1, min(MAX_LIMIT, int(limit)))
-    if store is not None and channel is None:
-        channel = "offline"
-    today = timezone.now().astimezone(merchant.tzinfo).date()
-    customer_id = (customer.merged_into_id or customer.pk) if customer is not None else None
+    channel, limit, today, customer_id = _question("recommend_for_customer", merchant, store, channel, customer, limit)
     key = None
     if use_cache and at is None:
         raw = f"{store.pk if store else None}:{channel}:{customer_id}:{limit}:{int(bool(exclude_bought))}:{today}"
