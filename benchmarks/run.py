@@ -181,8 +181,44 @@ def copy_measure(url: str, path: Path) -> dict:
 # --- the import (child) ----------------------------------------------------------------------
 
 
-def import_child(path: Path, batch_orders: int, profile: str | None) -> dict:
+class StatementTimer:
+    """``--statements``: wall time and count of each kind of statement the writing thread runs (its first
+    words), through Django's ``execute_wrapper`` (``COPY`` goes around it: it is in the writer's other time)."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+        self.calls: dict[str, int] = {}
+
+    def __call__(self, execute, sql, params, many, context):
+        label = re.sub(r'"s\d+_x\d+"', "sp", " ".join(sql.split())[:70])
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            self.seconds[label] = self.seconds.get(label, 0.0) + time.perf_counter() - started
+            self.calls[label] = self.calls.get(label, 0) + 1
+
+    def report(self) -> list[dict]:
+        rows = sorted(self.seconds.items(), key=lambda item: -item[1])
+        return [{"statement": label, "calls": self.calls[label], "seconds": round(sec, 3)} for label, sec in rows]
+
+
+def backend_cpu_seconds(connection) -> float:
+    """CPU time (user + system) of this connection's PostgreSQL backend: the server must be on this machine."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def import_child(path: Path, batch_orders: int, profile: str | None, statements: bool = False) -> dict:
     django_setup()
+    from django.db import connection
+
     from merchants.models import Merchant
     from sales.ingest.pipeline import batches_prepared
     from sales.ingest.service import IngestContext, orders_write_prepared
@@ -215,8 +251,12 @@ def import_child(path: Path, batch_orders: int, profile: str | None) -> dict:
     context = IngestContext(merchant, durable=False)
     write_seconds = 0.0
 
+    timer = StatementTimer() if statements else None
+    wrapped = connection.execute_wrapper(timer) if timer else contextlib.nullcontext()
+    backend_cpu = backend_cpu_seconds(connection) if statements else 0.0
+    python_cpu = time.process_time()
     started = time.perf_counter()
-    with open(path, "rb") as file:
+    with wrapped, open(path, "rb") as file:
         run = parse(file, format=None, merchant=merchant)
         batches = batches_prepared(run, merchant=merchant, context=context, batch_size=batch_orders)
         with contextlib.closing(batches):
@@ -235,7 +275,15 @@ def import_child(path: Path, batch_orders: int, profile: str | None) -> dict:
         profiler.dump_stats(profile)
     stored_lines = OrderLine.objects.filter(merchant=merchant).count()
     stored_orders = Order.objects.filter(merchant=merchant).count()
+    extra = {}
+    if timer:
+        extra = {
+            "python_cpu_seconds": round(time.process_time() - python_cpu, 3),
+            "backend_cpu_seconds": round(backend_cpu_seconds(connection) - backend_cpu, 3),
+            "statements": timer.report(),
+        }
     return {
+        **extra,
         "orders": sum(counts[k] for k in ("created", "updated", "unchanged", "error")),
         "lines": lines,
         "outcomes": counts,
@@ -279,13 +327,14 @@ def main() -> None:
     parser.add_argument("--db", default="newretail_bench", help="benchmark database (dropped and recreated)")
     parser.add_argument("--skip-api", action="store_true", help="skip (c), the API over HTTP")
     parser.add_argument("--profile", help="write a cProfile of the import (child) to this file")
+    parser.add_argument("--statements", action="store_true", help="time each kind of statement of the import")
     parser.add_argument("--label", default="", help="a note stored with the results")
     parser.add_argument("--output", default=str(RESULTS / "latest.json"))
     parser.add_argument("--child-import", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.child_import:
-        print(json.dumps(import_child(Path(args.child_import), args.batch_orders, args.profile)))
+        print(json.dumps(import_child(Path(args.child_import), args.batch_orders, args.profile, args.statements)))
         return
 
     base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/newretail")
@@ -320,6 +369,8 @@ def main() -> None:
         command = [sys.executable, __file__, "--child-import", str(path), "--batch-orders", str(args.batch_orders)]
         if args.profile:
             command += ["--profile", args.profile]
+        if args.statements:
+            command.append("--statements")
         completed = subprocess.run(command, env=env, capture_output=True, text=True, cwd=ROOT)  # noqa: S603
         if completed.returncode:
             sys.stderr.write(completed.stderr)

@@ -46,6 +46,9 @@ class IdentifierKind(models.TextChoices):
 
 
 class Customer(TenantModel):
+    # No single-column index on merchant: (merchant, merged_into) serves the tenant queries (every index costs
+    # on each customer an import creates).
+    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.CASCADE, related_name="+", db_index=False)
     display_name = models.CharField(max_length=200, blank=True)
     # Raw contact details are kept only where the merchant needs to see them (and only if provided).
     email = models.CharField(max_length=254, blank=True)
@@ -61,6 +64,9 @@ class Customer(TenantModel):
 
 
 class CustomerIdentifier(TenantModel):
+    # No single-column index on merchant: the unique (merchant, value_hash) and (merchant, customer) serve.
+    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.CASCADE, related_name="+", db_index=False)
+    # Indexed on its own: the database's foreign-key check when a customer row is deleted.
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="identifiers")
     kind = models.CharField(max_length=16, choices=IdentifierKind.choices)
     # hex HMAC-SHA256 of "kind:normalised value" with the merchant's secret: unique per merchant on its own.
@@ -96,15 +102,29 @@ class Order(TenantModel):
 
     # No single-column indexes where a composite one starting with merchant_id already serves the tenant
     # queries (every index costs on each of the ~20,000 orders/s an import writes); stores are never deleted.
-    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.CASCADE, related_name="+", db_index=False)
+    merchant = models.ForeignKey(
+        "merchants.Merchant", on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
     source = models.CharField(max_length=32)  # api, shopify, square, csv, jsonl, demo, ...
     external_id = models.CharField(max_length=128)
     channel = models.CharField(max_length=8, choices=Channel.choices)
     store = models.ForeignKey(
-        "stores.Store", null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+        "stores.Store",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     customer = models.ForeignKey(
-        Customer, null=True, blank=True, on_delete=models.SET_NULL, related_name="orders", db_index=False
+        Customer,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="orders",
+        db_index=False,
+        db_constraint=False,
     )
     placed_at = models.DateTimeField()
     local_date = models.DateField()
@@ -117,7 +137,17 @@ class Order(TenantModel):
     shipping = models.DecimalField(max_digits=14, decimal_places=2, default=0)
     net = models.DecimalField(max_digits=14, decimal_places=2, default=0)  # gross - discounts - refunds
     content_hash = models.CharField(max_length=32)  # of the normalised input: tells "unchanged" from "updated"
-    import_job = models.ForeignKey("ImportJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # No index: nothing reads orders by import job (deleting a job, which only a merchant's deletion does, sets
+    # this to NULL through the ORM).
+    import_job = models.ForeignKey(
+        "ImportJob",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -362,13 +362,21 @@ def _identifiers_find(merchant_id: int, hashes: list[str]) -> dict[str, int]:
     """value_hash -> id of the (surviving) customer it identifies."""
     if use_postgres():
         with connection.cursor() as cursor:
+            # One probe of the unique (merchant, value_hash) index per hash (LATERAL ... LIMIT 1 is not flattened
+            # into a join the planner could turn into a scan of every identifier of the merchant when the
+            # statistics lag behind a growing table).
             cursor.execute(
                 """
-                SELECT i.value_hash, COALESCE(c.merged_into_id, c.id)
-                FROM sales_customeridentifier AS i JOIN sales_customer AS c ON c.id = i.customer_id
-                WHERE i.merchant_id = %s AND i.value_hash = ANY(%s::text[])
+                SELECT k.value_hash, f.customer_id
+                FROM unnest(%s::text[]) AS k(value_hash)
+                CROSS JOIN LATERAL (
+                    SELECT COALESCE(c.merged_into_id, c.id) AS customer_id
+                    FROM sales_customeridentifier AS i JOIN sales_customer AS c ON c.id = i.customer_id
+                    WHERE i.merchant_id = %s AND i.value_hash = k.value_hash
+                    LIMIT 1
+                ) AS f
                 """,
-                [merchant_id, text_array(hashes)],
+                [text_array(hashes), merchant_id],
             )
             return dict(cursor.fetchall())
     return {
@@ -383,9 +391,12 @@ def _customers_load(merchant_id: int, ids: list[int]) -> dict[int, _CustomerRow]
     fields = ("id", "created_at", "first_order_at", "display_name", "email")
     if use_postgres():
         with connection.cursor() as cursor:
+            # One primary-key probe per id (see _identifiers_find: LATERAL ... LIMIT 1 is not flattened into a
+            # scan of every customer of the merchant when the statistics lag behind the table).
             cursor.execute(
-                f"SELECT {', '.join(fields)} FROM sales_customer WHERE merchant_id = %s AND id = ANY(%s::bigint[])",  # noqa: S608
-                [merchant_id, int_array(ids)],
+                f"SELECT c.* FROM unnest(%s::bigint[]) AS k(id) CROSS JOIN LATERAL ("  # noqa: S608
+                f"SELECT {', '.join(fields)} FROM sales_customer WHERE id = k.id AND merchant_id = %s LIMIT 1) AS c",
+                [int_array(ids), merchant_id],
             )
             rows = cursor.fetchall()
     else:
@@ -483,7 +494,10 @@ def _customers_update(merchant_id: int, rows: list[_CustomerRow]) -> None:
                 SET first_order_at = v.first_order_at, display_name = v.display_name, email = v.email
                 FROM unnest(%s::bigint[], %s::timestamptz[], %s::text[], %s::text[])
                     AS v(id, first_order_at, display_name, email)
-                WHERE c.merchant_id = %s AND c.id = v.id
+                CROSS JOIN LATERAL (
+                    SELECT s.id FROM sales_customer AS s WHERE s.id = v.id AND s.merchant_id = %s LIMIT 1
+                ) AS f
+                WHERE c.id = f.id
                 """,
                 [
                     int_array([row.id for row in rows]),
