@@ -683,6 +683,11 @@ def _copy_parallel(psql: _Psql, conn, export, ctx, chunks: list[dict], writer, p
             counts = [line for line in messages.splitlines() if line.startswith("ROWS ")]
             if code != 0 or not counts:
                 raise DatabaseError(f"psql COPY of chunk {index} failed ({code}): {messages.strip()[:500]}")
+            # Its slot is free: the next chunk starts before this one is appended (hashing and writing ~40 MB
+            # would otherwise leave a core idle).
+            if following < len(chunks):
+                start(following)
+                following += 1
             count = int(counts[-1].split()[1])
             if count or os.path.exists(part):
                 with open(part, "rb") as handle:
