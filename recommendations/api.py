@@ -280,7 +280,7 @@ def customer_by_identifier(merchant: Merchant, identifier: str, store: Store | N
             "cached and refreshed at once when a rule changes or suggestions are recomputed. An unknown SKU answers "
             "404; an unknown customer is ignored.\n\n"
             "Without `product`, with `customer`: what that customer may buy next (`product` is null): the two best "
-            "`bought_later` partners of every product of their last order (within 90 days), then the best partner "
+            "`bought_later` partners of every product of their last order (if within 30 days), then the best partner "
             "of every product of their other orders of the 30 days before (`reason.follows` names the products "
             "they follow), then trending and bestsellers of the store or channel. Global blocks apply (pins and "
             "exclusions are per product); what the customer already bought is left out. An unknown customer "

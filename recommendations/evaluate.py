@@ -14,11 +14,11 @@
 - Bought later: each identified customer whose first order in the test period follows one of their orders
   within 90 days before it: the model's ten are the served "next purchase" list
   (``next_purchase.next_purchase_list``, what ``selectors.recommend_for_customer`` answers without a store or
-  channel): the two best bought-later partners of every product of that earlier order (every product's first
-  partner, then every product's second), then the best partner of every product of the customer's other orders of
-  the 30 days before the visit (most recent first), then trending and bestsellers, leaving out what the customer
-  bought before the visit (in the orders read); the baseline is the bestsellers; recall@10 of the next order's
-  products.
+  channel): if that earlier order is of the 30 days before the visit, the two best bought-later partners of every
+  product of it (every product's first partner, then every product's second), then the best partner of every
+  product of the customer's other orders of those 30 days (most recent first); then trending and bestsellers,
+  leaving out what the customer bought before the visit (in the orders read); the baseline is the bestsellers;
+  recall@10 of the next order's products.
 - Coverage: share of the sellable catalogue (active, not placeholder) the model suggests at all.
 Below ``MIN_CASES`` (200) test cases a metric is reported as "not enough data" (None), never as a number.
 """
@@ -366,6 +366,7 @@ def _evaluate_later(
         model = next_purchase_list(
             later=later,
             last_order=sorted(before),
+            last_order_days=float(placed[position] - placed[position - 1]) / 86400,
             recent_orders=[sorted(by_order.get(int(order_ids[o]), ())) for o in recent[1:]],
             fills=fills,
             skip=bought,

@@ -2,10 +2,13 @@
 (``recommendations.selectors.recommend_for_customer``) and the bought-later evaluation
 (``recommendations.evaluate``), so that the published figure is the served list's and the two cannot drift.
 
-``next_purchase_list(*, later, last_order, recent_orders, fills, skip, limit) -> list[NextPick]``:
+``next_purchase_list(*, later, last_order, last_order_days, recent_orders, fills, skip, limit) -> list[NextPick]``:
 
 1. the ``LAST_ORDER_PARTNERS`` (2) best bought-later partners of every product of the customer's last order
-   (every product's first partner, then every product's second; within a rank, the stronger pair first);
+   (every product's first partner, then every product's second; within a rank, the stronger pair first) — only
+   when that order is of the ``HISTORY_DAYS`` (30) before the visit (``last_order_days``, days from it to the
+   visit): an older last order gives no bought-later picks, the list is the fill (on seed_demo the bought-later
+   partners of an order 31–90 days old are bought less often than the bestsellers: recall 0.11 vs 0.15);
 2. the best bought-later partner of every product of the customer's other orders of the ``HISTORY_DAYS`` (30)
    before the visit, most recent order first;
 3. the fill lists, in the order given (the served list: trending, then bestsellers, of its scopes).
@@ -22,7 +25,7 @@ from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 LAST_ORDER_PARTNERS = 2  # bought-later partners taken per product of the customer's last order
-HISTORY_DAYS = 30  # the customer's other orders of these days before the visit add their best partner
+HISTORY_DAYS = 30  # only orders of these days before the visit give bought-later picks (the last one 2 per product)
 BOUGHT_LATER = "bought_later"
 
 
@@ -50,11 +53,14 @@ def next_purchase_list(
     *,
     later: Mapping[int, tuple[Sequence, Sequence]],
     last_order: Iterable[int],
+    last_order_days: float,
     recent_orders: Iterable[Iterable[int]],
     fills: Sequence[tuple[str, Iterable[int]]],
     skip: Container[int] = frozenset(),
     limit: int = 10,
 ) -> list[NextPick]:
+    if last_order_days > HISTORY_DAYS:
+        last_order, recent_orders = (), ()  # the other orders are older still: no bought-later picks
     candidates = later_candidates(later, last_order, LAST_ORDER_PARTNERS)
     for products in recent_orders:
         candidates += later_candidates(later, products, 1)

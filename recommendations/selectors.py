@@ -13,7 +13,8 @@ Contract (used by ``recommendations/api.py``, ``views.py``; stable):
 ``recommend_for_customer(*, merchant, customer, store=None, channel=None, limit=10, exclude_bought=True, at=None)
 -> Recommendation`` (``product_id`` and ``sku`` None)
     What the customer may buy next: ``next_purchase.next_purchase_list`` (the ranking the bought-later evaluation
-    measures) from their last order and their orders of the 30 days before ``at``, minus blocks, unsellable
+    measures) from their last order and their other orders of the 30 days before ``at`` (a last order older than
+    that: the fill only, with a note), minus blocks, unsellable
     products and (``exclude_bought``) what they bought; filled with trending, then bestsellers. ``customer`` None
     (unknown): the fill, with a note. Cached like ``recommend``.
 
@@ -44,6 +45,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -446,12 +448,12 @@ def recommend_for_customer(
 ) -> Recommendation:
     """What the customer may buy next (see the module docstring): the list of ``next_purchase.next_purchase_list``
     — the very ranking the bought-later evaluation measures — from the customer's (merged customers followed)
-    last order before ``at`` (default now; within the 90 days bought later learns from) and their other orders of
-    the ``HISTORY_DAYS`` before ``at``, minus global blocks, inactive, placeholder and unpriced products and (with
-    ``exclude_bought``) what the customer already bought; filled with trending, then bestsellers, of the store /
-    channel / everything. ``customer`` None (unknown): the fill only, and a note says so. Pins and exclusions
-    are per product: they do not apply. Cached like ``recommend`` (same version; per local day) unless ``at`` is
-    given."""
+    last order before ``at`` (default now) and their other orders of the ``HISTORY_DAYS`` (30) before ``at`` (a
+    last order older than that: no bought-later items, a note), minus global blocks, inactive, placeholder and
+    unpriced products and (with ``exclude_bought``) what the customer already bought; filled with trending, then
+    bestsellers, of the store / channel / everything. ``customer`` None (unknown): the fill only, and a note says
+    so. Pins and exclusions are per product: they do not apply. Cached like ``recommend`` (same version; per local
+    day) unless ``at`` is given."""
     channel, limit, today, customer_id = _question("recommend_for_customer", merchant, store, channel, customer, limit)
     key = None
     if use_cache and at is None:
@@ -478,10 +480,11 @@ def recommend_for_customer(
 
 def _customer_history(
     merchant: Merchant, customer_id: int, at: dt.datetime
-) -> tuple[list[int], list[list[int]], set[int]]:
-    """(products of the last order before ``at``, products of the other orders of the ``HISTORY_DAYS`` before
-    ``at`` most recent first, every product the customer bought before ``at``). No history when the last order
-    is older than the bought-later horizon. Orders as the learning reads them: not cancelled, sale lines."""
+) -> tuple[list[int], float, list[list[int]], set[int]]:
+    """(products of the last order before ``at``, days from it to ``at``, products of the other orders of the
+    ``HISTORY_DAYS`` before ``at`` most recent first, every product the customer bought before ``at``). No history
+    (and infinite days) when the last order is older than the bought-later horizon. Orders as the learning reads
+    them: not cancelled, sale lines."""
     horizon = at - dt.timedelta(days=ComputeParams().later_days)
     since = at - dt.timedelta(days=HISTORY_DAYS)
     orders = list(
@@ -492,7 +495,8 @@ def _customer_history(
         .values_list("pk", "placed_at")
     )
     if not orders:
-        return [], [], set()
+        return [], math.inf, [], set()
+    last_order_days = (at - orders[0][1]).total_seconds() / 86400
     recent = [orders[0][0]] + [pk for pk, placed_at in orders[1:] if placed_at >= since]
     products: dict[int, set[int]] = {}
     for order_id, product_id in (
@@ -508,7 +512,7 @@ def _customer_history(
         .distinct()
     )
     last = sorted(products.get(recent[0], ()))
-    return last, [sorted(products.get(order_id, ())) for order_id in recent[1:]], bought
+    return last, last_order_days, [sorted(products.get(order_id, ())) for order_id in recent[1:]], bought
 
 
 def _resolve_for_customer(
@@ -528,6 +532,7 @@ def _resolve_for_customer(
     }
     notes: list[str] = []
     last: list[int] = []
+    last_order_days = math.inf
     recent: list[list[int]] = []
     excluded: set[int] = set(
         RecommendationRule.objects.for_merchant(merchant)
@@ -538,9 +543,11 @@ def _resolve_for_customer(
     if customer_id is None:
         notes.append("Unknown customer: trending and bestsellers only.")
     else:
-        last, recent, bought = _customer_history(merchant, customer_id, at)
+        last, last_order_days, recent, bought = _customer_history(merchant, customer_id, at)
         if not last and not any(recent):
             notes.append("No order of this customer in the 90 days before: trending and bestsellers only.")
+        elif last_order_days > HISTORY_DAYS:
+            notes.append(f"No order of this customer in the {HISTORY_DAYS} days before: trending and bestsellers only.")
         if exclude_bought:
             excluded |= bought
     scopes = _scopes_for(store, channel)
@@ -595,6 +602,7 @@ def _resolve_for_customer(
     picks = next_purchase_list(
         later=later,
         last_order=last,
+        last_order_days=last_order_days,
         recent_orders=recent,
         fills=fills,
         skip=excluded | (wanted - products.keys()),
@@ -627,7 +635,7 @@ def _resolve_for_customer(
         sku=None,
         computed_at=state["computed_at"],
         items=items,
-        learnt_scope=SuggestionScope.ALL.value if later else None,
+        learnt_scope=SuggestionScope.ALL.value if any(pick.fill is None for pick in picks) else None,
         fallback=False,
         notes=notes,
     )

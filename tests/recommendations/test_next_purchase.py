@@ -13,6 +13,7 @@ from django.utils import timezone
 from catalog.models import Product
 from recommendations import evaluate
 from recommendations.models import RecommendationRule
+from recommendations.next_purchase import next_purchase_list
 from recommendations.selectors import recommend_for_customer
 from recommendations.services import (
     recommendation_compute_request,
@@ -207,3 +208,36 @@ def test_tenancy(merchant, history, other_merchant):
         "Unknown customer: trending and bestsellers only.",
         "Suggestions have not been computed yet.",
     ]
+
+
+def test_a_last_order_older_than_the_history_days_gives_the_fill_only(merchant, history):
+    """Bought-later partners come from the customer's orders of the 30 days before the visit only: C's last
+    order (X, P) was at noon 3 days before today."""
+    c, today = history["customer"], history["today"]
+
+    def at(days, minute):
+        return dt.datetime.combine(today + dt.timedelta(days=days), dt.time(12, minute), tzinfo=merchant.tzinfo)
+
+    on_the_day = recommend_for_customer(merchant=merchant, customer=c, at=at(27, 0))  # 30 days after it
+    assert skus(on_the_day)[:4] == ["Y", "Q", "Z", "R"]
+    assert (on_the_day.learnt_scope, on_the_day.notes) == ("all", [])
+
+    older = recommend_for_customer(merchant=merchant, customer=c, at=at(27, 1))
+    fill = recommend_for_customer(merchant=merchant, customer=None)
+    assert [item.reason["kind"] for item in older.items] == ["trending"] * 10
+    assert skus(older) == skus(fill)  # nothing C bought is in the fill here
+    assert older.learnt_scope is None
+    assert older.notes == ["No order of this customer in the 30 days before: trending and bestsellers only."]
+
+
+def test_the_list_builder_takes_bought_later_picks_from_recent_orders_only():
+    later = {1: ([10, 11], [0.5, 0.4]), 2: ([20], [0.3])}
+    fills = [("trending", [10, 30, 31])]
+    recent = next_purchase_list(
+        later=later, last_order=[1], last_order_days=30.0, recent_orders=[[2]], fills=fills, limit=4
+    )
+    assert [(pick.product, pick.kind) for pick in recent] == [
+        (10, "bought_later"), (11, "bought_later"), (20, "bought_later"), (30, "trending")
+    ]  # fmt: skip
+    old = next_purchase_list(later=later, last_order=[1], last_order_days=30.5, recent_orders=[[2]], fills=fills)
+    assert [(pick.product, pick.kind) for pick in old] == [(10, "trending"), (30, "trending"), (31, "trending")]
