@@ -177,7 +177,8 @@ class OrderIn(_Model):
     currency: Currency
     status: Literal["completed", "pending", "cancelled"] = OrderStatus.COMPLETED.value
     lines: Annotated[list[LineIn], Field(min_length=1, max_length=ORDER_MAX_LINES)]
-    refunds: Annotated[list[RefundIn], Field(max_length=ORDER_MAX_REFUNDS)] = []
+    # (a factory: a mutable default ``[]`` would be deep-copied for every order that leaves it out)
+    refunds: Annotated[list[RefundIn], Field(max_length=ORDER_MAX_REFUNDS, default_factory=list)]
     order_discount: Money = ZERO
     tax: Money = ZERO
     shipping: Money = ZERO

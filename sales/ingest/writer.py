@@ -380,7 +380,7 @@ def _orders_write_postgres(merchant_id, orders, existing, job_id) -> WriteResult
         cursor.execute(CREATE_STAGE_SQL)
         with cursor.copy(f"COPY {STAGE_TABLE} ({_columns}) FROM STDIN") as copy:
             copy.write(_orders_copy_text(orders, job_id))
-        prior = _orders_prior(cursor, merchant_id, [existing[key].id for key in sorted(by_key) if key in existing])
+        prior = _orders_prior(cursor, merchant_id, [(existing[key].id, key) for key in by_key if key in existing])
         cursor.execute(UPSERT_SQL, [merchant_id])
         written = cursor.fetchall()
         updated_ids = []
@@ -425,20 +425,34 @@ REPLACED_LINES_DELETE_SQL = f"""
 DELETE FROM sales_orderline WHERE merchant_id = %s AND order_id = ANY(%s::bigint[])
 RETURNING order_id, {_line_columns}
 """  # noqa: S608 (constant identifiers only)
+
+# One primary-key probe per id, like ``ORDERS_BY_KEY_SQL``: ``id = ANY(...)`` could become, with the statistics of
+# a table growing during an import, a scan of every order of the merchant. The keys are sorted by (source,
+# external_id) in the database's collation, the upsert's order, and the nested loop locks in that order.
 PRIOR_ORDERS_SQL = f"""
-SELECT id, {_order_columns} FROM sales_order
-WHERE merchant_id = %s AND id = ANY(%s::bigint[]) ORDER BY source, external_id FOR UPDATE
+SELECT o.* FROM (
+    SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[]) AS u(id, source, external_id)
+    ORDER BY source, external_id
+) AS k CROSS JOIN LATERAL (
+    SELECT id, {_order_columns} FROM sales_order AS s
+    WHERE s.id = k.id AND s.merchant_id = %s
+    LIMIT 1 FOR UPDATE
+) AS o
 """  # noqa: S608 (constant identifiers only)
 
 
-def _orders_prior(cursor, merchant_id: int, order_ids: list[int]) -> dict[int, tuple]:
+def _orders_prior(cursor, merchant_id: int, order_ids: list[tuple[int, tuple[str, str]]]) -> dict[int, tuple]:
     """The stored version of the orders the batch updates (``ROLLUP_ORDER_COLUMNS`` by id), locked until
     commit: nothing changes them between this read and the upsert (same lock order as the upsert). Taken before
     the upsert's locks on the batch's new orders: two overlapping batches that both update and create orders can
     now deadlock; PostgreSQL aborts one and ``orders_write_prepared`` retries it (``_retrying``)."""
     if not order_ids:
         return {}
-    cursor.execute(PRIOR_ORDERS_SQL, [merchant_id, int_array(order_ids)])
+    ids, keys = [order_id for order_id, _ in order_ids], [key for _, key in order_ids]
+    cursor.execute(
+        PRIOR_ORDERS_SQL,
+        [int_array(ids), text_array([key[0] for key in keys]), text_array([key[1] for key in keys]), merchant_id],
+    )
     return {order_id: _rollup_order(*values) for order_id, *values in cursor.fetchall()}
 
 

@@ -1,11 +1,14 @@
 """POST /api/v1/orders/batch/: up to 1,000 orders answered one by one (created / updated / unchanged / error)."""
 
+import gc
 from decimal import Decimal
 
 import pytest
 
 from catalog.models import Product
 from merchants.models import ApiScope
+from sales import api as sales_api
+from sales.ingest.runtime import INGEST_GC_THRESHOLD
 from sales.models import Order, OrderLine
 
 from ..factories import ProductFactory, StoreFactory
@@ -313,6 +316,21 @@ def test_server_timing_says_where_the_time_went(api_client, store):
     response = post_batch(api_client, [order()])
     names = [part.split(";")[0] for part in response.headers["Server-Timing"].split(", ")]
     assert names == ["parse", "validate", "ingest"]
+
+
+def test_the_whole_batch_runs_with_the_ingests_relaxed_collector_thresholds(api_client, store, monkeypatch):
+    seen = []
+    validate = sales_api.batch_validate
+
+    def spy(*args, **kwargs):
+        seen.append(gc.get_threshold())
+        return validate(*args, **kwargs)
+
+    monkeypatch.setattr(sales_api, "batch_validate", spy)
+    before = gc.get_threshold()
+    assert results_of(post_batch(api_client, [order()]))[0][2] == "created"
+    assert seen == [INGEST_GC_THRESHOLD]  # validation too, not only the service's ingest
+    assert gc.get_threshold() == before  # restored after the request
 
 
 # --- scopes and tenancy -------------------------------------------------------------------------

@@ -5,7 +5,7 @@ the planner's statistics say."""
 from __future__ import annotations
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import ProtectedError
 
 from sales.demo import merchant_sales_delete
@@ -102,3 +102,26 @@ def test_the_existing_orders_lookup_probes_the_unique_index_even_with_stale_stat
     assert "order_unique_external_id" in plan
     assert "Seq Scan on sales_order" not in plan
     assert "Hash Join" not in plan
+
+
+def test_the_previous_version_read_probes_the_primary_key_and_locks_in_the_upserts_order(merchant):
+    orders_ingest(merchant=merchant, orders=[order(f"P{number}") for number in range(300)])
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE sales_order")  # statistics taken now, before the table grows tenfold
+    orders_ingest(merchant=merchant, orders=[order(f"Q{number}") for number in range(3000)])
+    stored = dict(Order.objects.filter(merchant=merchant, external_id__startswith="P").values_list("external_id", "id"))
+    wanted = [(stored[f"P{number}"], ("api", f"P{number}")) for number in range(0, 300, 3)]  # not in key order
+    with transaction.atomic(), connection.cursor() as cursor:
+        prior = writer._orders_prior(cursor, merchant.pk, wanted)
+    assert sorted(prior) == sorted(order_id for order_id, _ in wanted)
+    assert all(values[0] is False and values[4] == "online" for values in prior.values())  # not cancelled, channel
+    ids, keys = [order_id for order_id, _ in wanted], [key for _, key in wanted]
+    plan = _plan(
+        writer.PRIOR_ORDERS_SQL,
+        [ids, [key[0] for key in keys], [key[1] for key in keys], merchant.pk],
+    )
+    assert "sales_order_pkey" in plan
+    assert "Seq Scan on sales_order" not in plan
+    assert "Hash Join" not in plan
+    # the keys sorted (the upsert's order) before the loop that locks one order at a time
+    assert plan.index("Nested Loop") < plan.index("Sort Key: u.source, u.external_id") < plan.index("LockRows")
