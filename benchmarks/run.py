@@ -215,17 +215,22 @@ def backend_cpu_seconds(connection) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def import_child(path: Path, batch_orders: int, profile: str | None, statements: bool = False) -> dict:
+def import_child(
+    path: Path, batch_orders: int, profile: str | None, statements: bool = False, switch_interval: float | None = None
+) -> dict:
     django_setup()
     from django.db import connection
 
     from merchants.models import Merchant
+    from sales.ingest import pipeline
     from sales.ingest.pipeline import batches_prepared
     from sales.ingest.service import IngestContext, orders_write_prepared
     from sales.ingest.types import OrderInput
     from sales.models import Order, OrderLine
     from sales.parsers import parse
 
+    if switch_interval is not None:  # A/B of the pipeline's GIL switch interval
+        pipeline.SWITCH_INTERVAL = switch_interval
     merchant = Merchant.objects.get(slug="bench")
     rss_start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
@@ -328,13 +333,20 @@ def main() -> None:
     parser.add_argument("--skip-api", action="store_true", help="skip (c), the API over HTTP")
     parser.add_argument("--profile", help="write a cProfile of the import (child) to this file")
     parser.add_argument("--statements", action="store_true", help="time each kind of statement of the import")
+    parser.add_argument("--switch-interval", type=float, help="override the pipeline's GIL switch interval (s)")
     parser.add_argument("--label", default="", help="a note stored with the results")
     parser.add_argument("--output", default=str(RESULTS / "latest.json"))
     parser.add_argument("--child-import", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.child_import:
-        print(json.dumps(import_child(Path(args.child_import), args.batch_orders, args.profile, args.statements)))
+        print(
+            json.dumps(
+                import_child(
+                    Path(args.child_import), args.batch_orders, args.profile, args.statements, args.switch_interval
+                )
+            )
+        )
         return
 
     base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/newretail")
@@ -371,6 +383,8 @@ def main() -> None:
             command += ["--profile", args.profile]
         if args.statements:
             command.append("--statements")
+        if args.switch_interval is not None:
+            command += ["--switch-interval", str(args.switch_interval)]
         completed = subprocess.run(command, env=env, capture_output=True, text=True, cwd=ROOT)  # noqa: S603
         if completed.returncode:
             sys.stderr.write(completed.stderr)
