@@ -563,7 +563,8 @@ def _days_refresh(cursor, merchant: Merchant, days: Sequence[date]) -> int:
 
     A batch of 1,000 orders touches a sliver of each day it lands on (a day of a large merchant holds tens of
     thousands of product × store, customer and hour × category rows): rewriting whole days cost seconds of
-    index maintenance per table. Each day-grain rollup is recomputed into a temporary table from the source (all
+    index maintenance per table. Each day-grain rollup is recomputed into a temporary table from the source (or,
+    when exact, from a finer one's recomputed rows: ``_expected_select``) (all
     lines of the days, so every figure of those days is exact whatever changed: new, updated, cancelled or
     re-pointed orders, merged customers; a recategorised product marks no day, so its other days keep the old
     category until ``rebuild_rollups``), compared with the stored rows, and only the differences are
@@ -579,7 +580,7 @@ def _days_refresh(cursor, merchant: Merchant, days: Sequence[date]) -> int:
         condition, params = _in_days("t.local_date", days)
         params["merchant"] = merchant_id
         written = 0
-        for rollup in ROLLUPS:
+        for rollup in sorted(ROLLUPS, key=lambda rollup: rollup.table in _FROM_FINER):  # the finer tables first
             temporary += _sync_tables(rollup.table)
             written += _rollup_sync(cursor, rollup, condition, params)
         temporary += ["nr_rollup_product_months", "nr_rollup_ids"]
@@ -604,6 +605,42 @@ def _same(column: str) -> str:
     return f"t.{column} = e.{column}"
 
 
+# Day-grain rollups whose recomputed rows are summed from those of a finer one (``nr_expected_*``) rather than
+# from the source: exact when every order counted in a row of the coarser table is in exactly one row of the
+# finer one. An order's sale lines share its store and channel (``OrderLine``'s denormalised fields), so the
+# orders of a product × day are the sum of its product × store × day ones (34,000 rows from 75,000 instead of
+# 135,000 lines, 3 days: 0.10 s instead of 0.14 s).
+_FROM_FINER = {"analytics_productday": "analytics_productstoreday"}
+
+
+# Day-grain rollups whose orders are counted by grouping by key and order first, then counting the groups (two
+# hash aggregations) instead of ``count(DISTINCT order_id)`` (a sort of the source, then a sort per group).
+# Measured on the three busiest days (135,000 lines): hour × store 0.095 -> 0.077 s, hour × category × store
+# 0.20 -> 0.16 s, customer 0.09 -> 0.08 s. Not the others: the tables with five money sums lose more summing
+# twice than the sort costs (2x slower), customer × category gained nothing (0.12 -> 0.12-0.14 s).
+_BY_ORDER_FIRST = frozenset({"analytics_hourstoreday", "analytics_hourcategorystoreday", "analytics_customerday"})
+
+
+def _expected_select(rollup: Rollup) -> str:
+    """The ``SELECT`` of the recomputed rows of ``rollup`` (``rollup.columns()``) for the refresh: the same rows
+    as ``rollup.select_sql()`` (which ``rollups_check`` and the rebuild keep using), computed faster."""
+    finer = _FROM_FINER.get(rollup.table)
+    if finer is not None:
+        name = f"nr_expected_{finer.removeprefix('analytics_')}"
+        keys = ", ".join(rollup.keys)
+        extra = "".join(f", max({column})" for column, _ in rollup.extra_keys)
+        sums = ", ".join(f"sum({column})" for column in rollup.measures[1].split(", "))
+        return f"SELECT %(merchant)s, {keys}{extra}, {sums} FROM {name} GROUP BY {keys}"
+    if rollup.table in _BY_ORDER_FIRST:  # measures: net sales and orders only, no extra keys
+        keys = ", ".join(rollup.keys)
+        where = f" WHERE {rollup.where}" if rollup.where else ""
+        return (
+            f"SELECT %(merchant)s, {keys}, sum(net), count(order_id) FROM (SELECT {keys}, order_id, sum(net) AS net "
+            f"FROM {SOURCE}{where} GROUP BY {keys}, order_id) AS by_order GROUP BY {keys}"
+        )
+    return rollup.select_sql()
+
+
 def _sync_tables(table: str) -> list[str]:
     """The temporary tables of :func:`_rollup_sync` for ``table``: recomputed rows, stale rows, fresh rows."""
     name = table.removeprefix("analytics_")
@@ -623,7 +660,7 @@ def _rollup_sync(cursor, rollup: Rollup, condition: str, params: dict) -> int:
     for temporary in (expected, stale, fresh):
         cursor.execute(f"DROP TABLE IF EXISTS {temporary}")
     cursor.execute(f"CREATE TEMPORARY TABLE {expected} AS SELECT {rollup.columns()} FROM {table} WHERE 1 = 0")
-    cursor.execute(f"INSERT INTO {expected} ({rollup.columns()}) {rollup.select_sql()}", params)
+    cursor.execute(f"INSERT INTO {expected} ({rollup.columns()}) {_expected_select(rollup)}", params)
     cursor.execute(f"CREATE TEMPORARY TABLE {stale} AS SELECT id, {keys} FROM {table} WHERE 1 = 0")
     stored_keys = ", ".join(f"t.{column}" for column in rollup.keys)
     cursor.execute(

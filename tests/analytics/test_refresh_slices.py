@@ -295,3 +295,58 @@ def test_a_sequence_of_batches_keeps_every_rollup_exact(dataset):
         assert rollups_check(merchant_id=merchant.pk) == [], round_number
     assert ProductMonth.objects.filter(merchant=merchant).exists()
     assert_exact(merchant)
+
+
+def test_orders_are_counted_once_per_row_when_an_order_repeats_a_product_and_spans_stores_rows(dataset):
+    """The refresh counts the orders of product × day from product × store × day, and those of the hour and
+    customer tables by grouping by order first: an order that repeats a product, or a customer with several
+    orders, must count once per row, exactly as a recomputation from the lines."""
+    merchant, day = dataset.merchant, date(2024, 3, 20)
+    product, other = dataset.products[5], dataset.products[6]
+    orders = []
+    for number, (store, channel) in enumerate((("PAR-01", "offline"), ("NYC-01", "offline"), (None, "online"))):
+        for repeat in range(2):  # the same customer twice on the day, in each store and online
+            order = sale_of(dataset, day, customer="c3")
+            order = resend(
+                order, external_id=f"REPEAT-{number}-{repeat}", store=store, channel=channel,
+                lines=[
+                    LineInput(sku=product.sku, quantity=Decimal(1), unit_price=Decimal("4.00")),
+                    LineInput(sku=product.sku, quantity=Decimal(2), unit_price=Decimal("4.00"), discount=Decimal(1)),
+                    LineInput(sku=other.sku, quantity=Decimal(1), unit_price=Decimal("9.00")),
+                ],
+            )  # fmt: skip
+            orders.append(order)
+    ingest(merchant, orders)
+
+    result = rollups_refresh(merchant_id=merchant.pk)
+
+    assert day in result.days
+    lines = OrderLine.objects.filter(merchant=merchant, local_date=day, kind="sale").exclude(order__status="cancelled")
+    for channel in ("offline", "online"):
+        expected = lines.filter(product=product, channel=channel).values("order_id").distinct().count()
+        row = ProductDay.objects.get(merchant=merchant, local_date=day, product_id=product.pk, channel=channel)
+        assert row.orders == expected
+        assert row.orders == sum(
+            ProductStoreDay.objects.filter(
+                merchant=merchant, local_date=day, product_id=product.pk, channel=channel
+            ).values_list("orders", flat=True)
+        )
+    assert (
+        ProductDay.objects.get(merchant=merchant, local_date=day, product_id=product.pk, channel="online").orders >= 2
+    )
+    zones = {store.pk: zoneinfo.ZoneInfo(store.timezone) for store in dataset.stores.values()}
+    for row in HourStoreDay.objects.filter(merchant=merchant, local_date=day):
+        zone = zones.get(row.store_id, zoneinfo.ZoneInfo(merchant.timezone))
+        at_hour = {
+            order_id
+            for order_id, at in lines.filter(channel=row.channel, store_id=row.store_id).values_list(
+                "order_id", "occurred_at"
+            )
+            if (at.astimezone(zone).weekday(), at.astimezone(zone).hour) == (row.weekday, row.hour)
+        }
+        assert row.orders == len(at_hour)
+    customer = Customer.objects.get(pk=Order.objects.get(merchant=merchant, external_id="REPEAT-0-0").customer_id)
+    for row in CustomerDay.objects.filter(merchant=merchant, local_date=day, customer_id=customer.pk):
+        scoped = lines.filter(order__customer=customer, channel=row.channel, store_id=row.store_id)
+        assert row.orders == scoped.values("order_id").distinct().count() >= 2
+    assert_exact(merchant)
