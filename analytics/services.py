@@ -893,6 +893,19 @@ def rollups_rebuild_derived(*, merchant_id: int, names: Sequence[str]) -> Rebuil
 # --- check ------------------------------------------------------------------------------------
 
 
+_SUMMED_COLUMNS = frozenset(("gross", "discounts", "refunds", "net", "units"))
+
+
+def _float_tolerant(columns: str, query: str) -> str:
+    """SQLite (development) sums money and units as floats, in whatever order a query adds them: compare them
+    rounded to the 3 decimals they have (else 254.47 and 254.47000000000003 would differ)."""
+    rounded = ", ".join(
+        f"round({name}, 3) AS {name}" if name in _SUMMED_COLUMNS else name for name in columns.split(", ")
+    )
+    # The query's own output names may differ from ``columns`` (a constant merchant id): name them.
+    return f"SELECT * FROM (WITH float_rows({columns}) AS ({query}) SELECT {rounded} FROM float_rows)"  # noqa: S608
+
+
 def rollups_check(*, merchant_id: int, samples: int = 5) -> list[TableDifference]:
     """Recompute every rollup of the merchant from raw lines (in temporary tables, nothing is written) and
     compare with the stored rows. An empty list means they agree exactly."""
@@ -959,6 +972,8 @@ def rollups_check(*, merchant_id: int, samples: int = 5) -> list[TableDifference
                 stored = f"SELECT {columns} FROM {table} WHERE merchant_id = %(merchant)s"
                 if table.endswith(" (first_date)"):
                     stored = f"SELECT DISTINCT {columns} FROM {table.split()[0]} WHERE merchant_id = %(merchant)s"
+                if connection.vendor != "postgresql":
+                    select, stored = _float_tolerant(columns, select), _float_tolerant(columns, stored)
                 cursor.execute(f"SELECT count(*) FROM ({select} EXCEPT {stored}) AS missing", params)
                 missing = cursor.fetchone()[0]
                 cursor.execute(f"SELECT count(*) FROM ({stored} EXCEPT {select}) AS unexpected", params)
