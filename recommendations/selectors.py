@@ -214,12 +214,18 @@ def _applicable_rules(
     return applicable
 
 
-def _cache_key(
-    merchant_id: int, product_id: int, store_id, channel, customer_id, limit: int, exclude_bought, today
-) -> str:
-    version = cache_version(merchant_id)
-    raw = f"{product_id}:{store_id}:{channel}:{customer_id}:{limit}:{int(bool(exclude_bought))}:{today.isoformat()}"
-    return f"reco:r:{merchant_id}:{version}:{hashlib.blake2s(raw.encode(), digest_size=12).hexdigest()}"
+def _cached(prefix: str, merchant_id: int, parts: tuple, compute) -> Recommendation:
+    """``compute()``, kept under ``reco:<prefix>:<merchant>:<cache version>:<digest of parts>`` (a new computation
+    or a rule change bumps the version: nothing to find and delete)."""
+    raw = ":".join(str(part) for part in parts)
+    digest = hashlib.blake2s(raw.encode(), digest_size=12).hexdigest()
+    key = f"reco:{prefix}:{merchant_id}:{cache_version(merchant_id)}:{digest}"
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    result = compute()
+    cache.set(key, result, timeout=CACHE_TIMEOUT)
+    return result
 
 
 SUGGESTION_COLUMNS = ("product_id", "kind", "scope", "store_id", "partner_id", "rank", "score", "support",
@@ -289,27 +295,24 @@ def recommend(
     if product.merchant_id != merchant.pk:
         raise ValueError("recommend(): the product belongs to another merchant.")
     channel, limit, today, customer_id = _question("recommend", merchant, store, channel, customer, limit)
-    key = None
-    if use_cache:
-        key = _cache_key(
-            merchant.pk, product.pk, store.pk if store else None, channel, customer_id, limit, exclude_bought, today
+
+    def compute() -> Recommendation:
+        return _resolve(
+            merchant=merchant,
+            product=product,
+            store=store,
+            channel=channel,
+            customer_id=customer_id,
+            limit=limit,
+            exclude_bought=exclude_bought,
+            today=today,
         )
-        cached = cache.get(key)
-        if cached is not None:
-            return cached
-    result = _resolve(
-        merchant=merchant,
-        product=product,
-        store=store,
-        channel=channel,
-        customer_id=customer_id,
-        limit=limit,
-        exclude_bought=exclude_bought,
-        today=today,
-    )
-    if key is not None:
-        cache.set(key, result, timeout=CACHE_TIMEOUT)
-    return result
+
+    if not use_cache:
+        return compute()
+    store_id = store.pk if store else None
+    parts = (product.pk, store_id, channel, customer_id, limit, int(bool(exclude_bought)), today.isoformat())
+    return _cached("r", merchant.pk, parts, compute)
 
 
 def _resolve(
@@ -455,27 +458,23 @@ def recommend_for_customer(
     so. Pins and exclusions are per product: they do not apply. Cached like ``recommend`` (same version; per local
     day) unless ``at`` is given."""
     channel, limit, today, customer_id = _question("recommend_for_customer", merchant, store, channel, customer, limit)
-    key = None
-    if use_cache and at is None:
-        raw = f"{store.pk if store else None}:{channel}:{customer_id}:{limit}:{int(bool(exclude_bought))}:{today}"
-        digest = hashlib.blake2s(raw.encode(), digest_size=12).hexdigest()
-        key = f"reco:c:{merchant.pk}:{cache_version(merchant.pk)}:{digest}"
-        cached = cache.get(key)
-        if cached is not None:
-            return cached
-    result = _resolve_for_customer(
-        merchant=merchant,
-        customer_id=customer_id,
-        store=store,
-        channel=channel,
-        limit=limit,
-        exclude_bought=exclude_bought,
-        at=at or timezone.now(),
-        today=today,
-    )
-    if key is not None:
-        cache.set(key, result, timeout=CACHE_TIMEOUT)
-    return result
+
+    def compute() -> Recommendation:
+        return _resolve_for_customer(
+            merchant=merchant,
+            customer_id=customer_id,
+            store=store,
+            channel=channel,
+            limit=limit,
+            exclude_bought=exclude_bought,
+            at=at or timezone.now(),
+            today=today,
+        )
+
+    if not use_cache or at is not None:
+        return compute()
+    parts = (store.pk if store else None, channel, customer_id, limit, int(bool(exclude_bought)), today)
+    return _cached("c", merchant.pk, parts, compute)
 
 
 def _customer_history(
